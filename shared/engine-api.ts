@@ -27,7 +27,9 @@ export type JobRequest =
       evalDir: string | null;
       preprocess: PreprocessConfig;
       config: QuantConfig;
+      /** a seeded random subset of the calibration folder */
       calibLimit?: number;
+      calibSeed?: number;
     }
   | {
       kind: "ablation";

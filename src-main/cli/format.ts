@@ -1,0 +1,64 @@
+// Plain-text rendering of reports for the terminal: aligned tables, no JSON.
+import type { Accuracy, QuantReport } from "../../shared/types.ts";
+
+export function table(header: string[], rows: (string | number)[][], alignRight: boolean[] = []): string {
+  const cells = [header, ...rows.map((r) => r.map(String))];
+  const widths = header.map((_, i) => Math.max(...cells.map((r) => (r[i] ?? "").length)));
+  const line = (r: string[]) => r.map((c, i) => (alignRight[i] ? c.padStart(widths[i]) : c.padEnd(widths[i]))).join("  ").trimEnd();
+  return [line(cells[0]), widths.map((w) => "-".repeat(w)).join("  "), ...cells.slice(1).map(line)].join("\n");
+}
+
+export function pct(v: number | null | undefined, digits = 2): string {
+  return v === null || v === undefined ? "-" : v.toFixed(digits);
+}
+
+export function accuracyCell(a: Accuracy | null): string {
+  if (!a || a.top1 === null) return "-";
+  const [lo, hi] = a.top1Interval!;
+  return `${a.top1.toFixed(2)} (${lo.toFixed(1)}-${hi.toFixed(1)})`;
+}
+
+export function bytes(n: number): string {
+  if (n < 1024) return `${n} B`;
+  if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KiB`;
+  return `${(n / 1024 / 1024).toFixed(2)} MiB`;
+}
+
+export function formatReport(r: QuantReport): string {
+  const c = r.config;
+  const out: string[] = [];
+  out.push(`Nibble: W${c.wBits}A${c.aBits}, methods: ${c.methods.length ? c.methods.join(", ") : "none (per-channel min/max baseline)"}`);
+  out.push(`Calibration: ${r.calibration.images} images from ${r.calibration.dir}${r.calibration.skipped.length ? ` (${r.calibration.skipped.length} skipped)` : ""}`);
+  out.push("");
+  const rows: (string | number)[][] = [
+    ["top-1 % (95% interval)", accuracyCell(r.fp32), accuracyCell(r.quantized)],
+    ["top-5 %", pct(r.fp32?.top5), pct(r.quantized?.top5)],
+    ["file size", bytes(r.size.fp32Bytes), bytes(r.size.quantBytes)],
+  ];
+  if (r.agreement) rows.push(["agreement with FP32 %", "", `${r.agreement.agreement.toFixed(2)} (${r.agreement.flipped} flipped)`]);
+  if (r.evaluation) out.push(`Evaluation: ${r.evaluation.images} images from ${r.evaluation.dir}`);
+  out.push(table(["", "FP32", "quantized"], rows, [false, true, true]));
+  out.push(`Compression: ${r.size.ratio.toFixed(2)}x on disk; weights need ${bytes(r.size.theoreticalBytes)} at their allocated bits.`);
+  out.push("");
+  out.push(
+    table(
+      ["layer", "precision", "W bits", "A bits", "act", "kept", "clipped %", "SQNR dB", "runs as"],
+      r.layers.map((l) => [
+        l.name,
+        l.precision,
+        l.weightBits.toFixed(2),
+        l.activationBits === null ? "-" : l.activationBits.toFixed(2),
+        l.activationGranularity === "none" ? "-" : `${l.activationGranularity}${l.halfRange ? ", relu" : ""}`,
+        l.rangeKept === null ? "-" : l.rangeKept.toFixed(2),
+        l.fractionClipped === null ? "-" : (100 * l.fractionClipped).toFixed(3),
+        l.sqnrDb === null ? "-" : l.sqnrDb.toFixed(1),
+        l.executable,
+      ]),
+      [false, false, true, true, false, true, true, true, false],
+    ),
+  );
+  const idle = r.layers.filter((l) => l.noEffect.length);
+  if (idle.length) out.push("", `Methods that changed nothing: ${idle.map((l) => `${l.name} (${l.noEffect.join(", ")})`).join("; ")}`);
+  for (const w of r.warnings) out.push(`Note: ${w}`);
+  return out.join("\n");
+}

@@ -1,0 +1,195 @@
+// `nibble`: the command-line host of the engine. Jobs run in a worker thread through the same service
+// the app uses; this thread only parses, prints progress and handles Ctrl-C.
+import { access, constants, stat } from "node:fs/promises";
+import path from "node:path";
+import { parseArgs } from "node:util";
+import type { JobEvent, JobRequest, JobResult } from "../../shared/engine-api.ts";
+import type { Progress } from "../../shared/types.ts";
+import { formatSummary } from "../engine/onnx/inspect.ts";
+import { createEngineService, type EngineService } from "../service/index.ts";
+import { accuracyCell, formatReport } from "./format.ts";
+import { parsePreprocess, parseQuantConfig, UsageError } from "./options.ts";
+
+export const HELP = `nibble: post-training 4-bit quantization of convolutional networks (ONNX), on your own machine.
+
+Usage:
+  nibble inspect MODEL
+  nibble quantize MODEL --calib DIR --out FILE [options]
+  nibble evaluate MODEL --data DIR [--preset NAME] [--resize N] [--crop N] [--json]
+  nibble --help
+
+quantize options:
+  --calib DIR          calibration images (searched recursively; JPEG, PNG, WebP, BMP, TIFF, GIF)
+  --calib-limit N      use a seeded random subset of N calibration images (default: all)
+  --seed N             seed of that subset (default 0)
+  --out FILE           where to write the quantized ONNX model (written atomically)
+  --eval DIR           labelled images (one sub-folder per class, or labels.txt) to measure accuracy on
+  --w-bits N           weight bits, 2 to 8 (default 4)
+  --a-bits N           activation bits, 2 to 8 (default 4)
+  --methods LIST       comma list of aciq, bitalloc-w, bitalloc-a, biascorr; "all" (default) or
+                       "none" (the paper's baseline: per-channel min/max)
+  --activations MODE   per-channel (default, the paper's setting) or per-tensor
+  --keep NAME[=8|=float],...   hold these layers at 8 bits, or leave them in float
+  --no-keep-first-last quantize the first conv and the classifier at the chosen bits too
+                       (by default they are kept at 8 bits)
+  --prior NAME         ACIQ prior: laplace (default) or gaussian
+  --exact-constants    ACIQ constants solved exactly instead of the reference's 2-decimal table
+  --strict-budget      bit allocation that never exceeds the average-bits budget
+                       (default: the reference's fixed-target loop)
+  --variance-correction  bias correction also restores each channel's weight std
+  --baseline NAME      clipping when ACIQ is off: minmax (default), percentile (99.99) or mse
+  --report FILE        also write a JSON report (configuration, input hashes, accuracy, per layer)
+  --json               print the JSON report on stdout instead of the summary
+
+preprocessing (quantize and evaluate):
+  --preset NAME        imagenet (default), inception, caffe, raw255, raw01 or custom
+  --mean a,b,c --std a,b,c --scale S --bgr    custom preprocessing (with --preset custom)
+  --resize N           scale the shorter side to N, then
+  --crop N             take the centre N x N; without them images are resized to the model input
+
+Progress goes to stderr. Exit status: 0 on success, 1 on a failure (the message names the file),
+2 on a usage error, 130 when cancelled with Ctrl-C. Nothing is left half-written.`;
+
+const OPTIONS = {
+  calib: { type: "string" },
+  "calib-limit": { type: "string" },
+  seed: { type: "string" },
+  out: { type: "string" },
+  eval: { type: "string" },
+  data: { type: "string" },
+  "w-bits": { type: "string" },
+  "a-bits": { type: "string" },
+  methods: { type: "string" },
+  activations: { type: "string" },
+  keep: { type: "string" },
+  "no-keep-first-last": { type: "boolean" },
+  prior: { type: "string" },
+  "exact-constants": { type: "boolean" },
+  "strict-budget": { type: "boolean" },
+  "variance-correction": { type: "boolean" },
+  baseline: { type: "string" },
+  report: { type: "string" },
+  json: { type: "boolean" },
+  preset: { type: "string" },
+  mean: { type: "string" },
+  std: { type: "string" },
+  scale: { type: "string" },
+  bgr: { type: "boolean" },
+  resize: { type: "string" },
+  crop: { type: "string" },
+  help: { type: "boolean", short: "h" },
+} as const;
+
+function formatProgress(p: Progress): string {
+  const eta = p.etaSeconds === null ? "" : `, ${Math.floor(p.etaSeconds / 60)}:${String(Math.round(p.etaSeconds % 60)).padStart(2, "0")} left`;
+  return `${p.stage}: ${p.done}/${p.total}${eta}${p.message ? ` (${p.message})` : ""}`;
+}
+
+async function runJob(service: EngineService, request: JobRequest): Promise<{ jobId: string; result: JobResult }> {
+  const tty = process.stderr.isTTY;
+  let lastStage = "";
+  const { jobId } = await service.startJob(request);
+  return new Promise((resolve, reject) => {
+    const onSigint = () => {
+      process.stderr.write("\nCancelling...\n");
+      void service.cancelJob(jobId);
+    };
+    process.on("SIGINT", onSigint);
+    const stop = service.onEvent((e: JobEvent) => {
+      if (e.jobId !== jobId) return;
+      if (e.type === "progress") {
+        const line = formatProgress(e.progress);
+        if (tty) process.stderr.write(`\r\x1b[K${line}`);
+        else if (e.progress.stage !== lastStage || e.progress.done === e.progress.total) process.stderr.write(`${line}\n`);
+        lastStage = e.progress.stage;
+        return;
+      }
+      stop();
+      process.off("SIGINT", onSigint);
+      if (tty) process.stderr.write("\r\x1b[K");
+      if (e.type === "done") resolve({ jobId, result: e.result });
+      else reject(Object.assign(new Error(e.message), { cancelled: e.cancelled }));
+    });
+  });
+}
+
+/** Checked before any work starts, so a typo costs nothing. */
+async function checkOutput(out: string, model: string): Promise<void> {
+  const abs = path.resolve(out);
+  if (abs === path.resolve(model)) throw new UsageError(`--out is the input model itself (${abs}). Choose another file name: Nibble never overwrites its input.`);
+  const dir = path.dirname(abs);
+  const info = await stat(dir).catch(() => null);
+  if (!info?.isDirectory()) throw new UsageError(`The output folder ${dir} does not exist. Create it or choose another --out.`);
+  await access(dir, constants.W_OK).catch(() => {
+    throw new UsageError(`The output folder ${dir} is not writable. Choose another --out.`);
+  });
+  const existing = await stat(abs).catch(() => null);
+  if (existing?.isDirectory()) throw new UsageError(`--out ${abs} is a folder. Give a file name, e.g. ${path.join(abs, "model-w4a4.onnx")}.`);
+}
+
+function required(flag: string, value: string | undefined): string {
+  if (!value) throw new UsageError(`${flag} is required. See nibble --help.`);
+  return value;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
+  const [command, model, ...extra] = positionals;
+  if (values.help || !command || command === "help") {
+    process.stdout.write(`${HELP}\n`);
+    return 0;
+  }
+  if (extra.length) throw new UsageError(`Unexpected argument "${extra[0]}". See nibble --help.`);
+  if (!["inspect", "quantize", "evaluate"].includes(command)) throw new UsageError(`Unknown command "${command}". Use inspect, quantize or evaluate.`);
+  const modelPath = path.resolve(required("MODEL", model));
+  const service = createEngineService();
+  try {
+    if (command === "inspect") {
+      const summary = await service.inspect(modelPath);
+      process.stdout.write(values.json ? `${JSON.stringify(summary, null, 2)}\n` : `${formatSummary(summary)}\n`);
+      return 0;
+    }
+    const preprocess = parsePreprocess(values);
+    if (command === "evaluate") {
+      const { result } = await runJob(service, { kind: "evaluate-fp32", model: modelPath, evalDir: path.resolve(required("--data", values.data)), preprocess });
+      if (result.kind !== "evaluate-fp32") throw new Error("unexpected engine answer");
+      const a = result.accuracy;
+      if (values.json) process.stdout.write(`${JSON.stringify(a, null, 2)}\n`);
+      else process.stdout.write(`${modelPath}\n${a.images} images, ${a.labelled} labelled\ntop-1 %: ${accuracyCell(a)}\ntop-5 %: ${a.top5 === null ? "-" : a.top5.toFixed(2)}\n`);
+      return 0;
+    }
+    const out = path.resolve(required("--out", values.out));
+    await checkOutput(out, modelPath);
+    if (values.report) await checkOutput(values.report, modelPath);
+    const config = parseQuantConfig(values);
+    const limit = values["calib-limit"] === undefined ? undefined : Number(values["calib-limit"]);
+    if (limit !== undefined && !(Number.isInteger(limit) && limit > 0)) throw new UsageError(`--calib-limit must be a positive whole number.`);
+    const { jobId, result } = await runJob(service, {
+      kind: "quantize",
+      model: modelPath,
+      calibDir: path.resolve(required("--calib", values.calib)),
+      evalDir: values.eval ? path.resolve(values.eval) : null,
+      preprocess,
+      config,
+      calibLimit: limit,
+      calibSeed: values.seed === undefined ? undefined : Number(values.seed),
+    });
+    if (result.kind !== "quantize") throw new Error("unexpected engine answer");
+    await service.exportModel({ jobId, path: out });
+    if (values.report) await service.exportReport({ jobId, path: path.resolve(values.report), format: "json" });
+    process.stdout.write(values.json ? `${JSON.stringify(result.report, null, 2)}\n` : `${formatReport(result.report)}\n\nWrote ${out}\n`);
+    return 0;
+  } finally {
+    await service.close();
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: Error & { cancelled?: boolean }) => {
+    process.stderr.write(`nibble: ${err.message}\n`);
+    process.exitCode = err instanceof UsageError || (err as { code?: string }).code?.startsWith("ERR_PARSE_ARGS") ? 2 : err.cancelled ? 130 : 1;
+  },
+);

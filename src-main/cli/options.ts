@@ -1,0 +1,111 @@
+// The command line is a contract: scripts depend on these names, so they are parsed and checked here, once.
+import { ALL_METHODS, type Method, type PreprocessConfig, type PresetName, type QuantConfig } from "../../shared/types.ts";
+
+export class UsageError extends Error {}
+
+const PRESETS: PresetName[] = ["imagenet", "inception", "caffe", "raw255", "raw01", "custom"];
+
+export function parseBits(flag: string, value: string | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 2 || n > 8) throw new UsageError(`${flag} must be a whole number from 2 to 8, got "${value}".`);
+  return n;
+}
+
+export function parseMethods(value: string | undefined): Method[] {
+  if (value === undefined || value === "all") return [...ALL_METHODS];
+  if (value === "none") return [];
+  const out: Method[] = [];
+  for (const raw of value.split(",").map((s) => s.trim()).filter(Boolean)) {
+    if (!(ALL_METHODS as readonly string[]).includes(raw)) {
+      throw new UsageError(`Unknown method "${raw}" in --methods. Use a comma list of ${ALL_METHODS.join(", ")}, or "all" or "none".`);
+    }
+    if (!out.includes(raw as Method)) out.push(raw as Method);
+  }
+  return out;
+}
+
+export function parseKeep(value: string | undefined): Record<string, "8" | "float"> {
+  const keep: Record<string, "8" | "float"> = {};
+  if (!value) return keep;
+  for (const item of value.split(",").map((s) => s.trim()).filter(Boolean)) {
+    const [name, mode = "8"] = item.split("=");
+    if (mode !== "8" && mode !== "float") throw new UsageError(`--keep ${item}: use NAME, NAME=8 or NAME=float.`);
+    keep[name] = mode;
+  }
+  return keep;
+}
+
+function parseTriple(flag: string, value: string): [number, number, number] {
+  const parts = value.split(",").map(Number);
+  if (parts.length !== 3 || parts.some((p) => !Number.isFinite(p))) throw new UsageError(`${flag} takes three numbers separated by commas, got "${value}".`);
+  return parts as [number, number, number];
+}
+
+function parsePositive(flag: string, value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new UsageError(`${flag} must be a positive whole number, got "${value}".`);
+  return n;
+}
+
+export interface PreprocessFlags {
+  preset?: string;
+  resize?: string;
+  crop?: string;
+  mean?: string;
+  std?: string;
+  scale?: string;
+  bgr?: boolean;
+}
+
+export function parsePreprocess(f: PreprocessFlags): PreprocessConfig {
+  const preset = (f.preset ?? "imagenet") as PresetName;
+  if (!PRESETS.includes(preset)) throw new UsageError(`Unknown --preset "${f.preset}". Use one of ${PRESETS.join(", ")}.`);
+  const custom = f.mean !== undefined || f.std !== undefined || f.scale !== undefined || f.bgr;
+  if (custom && preset !== "custom") throw new UsageError("--mean, --std, --scale and --bgr go with --preset custom.");
+  const cfg: PreprocessConfig = { preset, resize: parsePositive("--resize", f.resize), crop: parsePositive("--crop", f.crop) };
+  if (preset === "custom") {
+    cfg.mean = f.mean ? parseTriple("--mean", f.mean) : [0, 0, 0];
+    cfg.std = f.std ? parseTriple("--std", f.std) : [1, 1, 1];
+    cfg.scale = f.scale ? Number(f.scale) : 1 / 255;
+    cfg.channelOrder = f.bgr ? "BGR" : "RGB";
+  }
+  return cfg;
+}
+
+export interface QuantFlags {
+  "w-bits"?: string;
+  "a-bits"?: string;
+  methods?: string;
+  activations?: string;
+  keep?: string;
+  prior?: string;
+  baseline?: string;
+  "exact-constants"?: boolean;
+  "strict-budget"?: boolean;
+  "variance-correction"?: boolean;
+  "no-keep-first-last"?: boolean;
+}
+
+export function parseQuantConfig(f: QuantFlags): QuantConfig {
+  const activations = f.activations ?? "per-channel";
+  if (activations !== "per-channel" && activations !== "per-tensor") throw new UsageError(`--activations must be per-channel or per-tensor, got "${activations}".`);
+  const prior = f.prior ?? "laplace";
+  if (prior !== "laplace" && prior !== "gaussian") throw new UsageError(`--prior must be laplace or gaussian, got "${prior}".`);
+  const baseline = f.baseline ?? "minmax";
+  if (baseline !== "minmax" && baseline !== "percentile" && baseline !== "mse") throw new UsageError(`--baseline must be minmax, percentile or mse, got "${baseline}".`);
+  return {
+    wBits: parseBits("--w-bits", f["w-bits"], 4),
+    aBits: parseBits("--a-bits", f["a-bits"], 4),
+    methods: parseMethods(f.methods),
+    prior,
+    aciqConstants: f["exact-constants"] ? "exact" : "reference",
+    bitAllocMode: f["strict-budget"] ? "strict" : "reference",
+    varianceCorrection: f["variance-correction"] === true,
+    baseline,
+    activations,
+    keepFirstLast8: !f["no-keep-first-last"],
+    keep: parseKeep(f.keep),
+  };
+}

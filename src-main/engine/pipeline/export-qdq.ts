@@ -1,0 +1,257 @@
+// Writes a plan as a standard opset-21 ONNX graph: weights as INT4/INT8 codes behind DequantizeLinear,
+// activations through QuantizeLinear/DequantizeLinear, so onnxruntime computes exactly the grid the plan chose.
+import { clone, create } from "@bufbuild/protobuf";
+import { AttributeProtoSchema, AttributeProto_AttributeType, ModelProtoSchema, NodeProtoSchema, StringStringEntryProtoSchema, type ModelProto, type NodeProto, type TensorProto } from "onnx-buf";
+import { float32Tensor, packedIntTensor } from "../onnx/tensor.ts";
+import type { ActivationPlan, LayerPlan, WeightPlan } from "./plan.ts";
+import { upgradeOpset } from "./upgrade-opset.ts";
+
+export interface ExportedLayer {
+  name: string;
+  executable: "integer" | "simulation";
+  why: string;
+  weightContainer: string | null;
+  activationContainer: string | null;
+}
+
+export interface ExportResult {
+  model: ModelProto;
+  layers: ExportedLayer[];
+  notes: string[];
+}
+
+type IntType = "INT4" | "UINT4" | "INT8" | "UINT8";
+const RANGES: Record<IntType, [number, number]> = {
+  INT4: [-8, 7],
+  UINT4: [0, 15],
+  INT8: [-128, 127],
+  UINT8: [0, 255],
+};
+
+function node(opType: string, name: string, input: string[], output: string[], axis?: number): NodeProto {
+  const attribute = axis === undefined ? [] : [create(AttributeProtoSchema, { name: "axis", type: AttributeProto_AttributeType.INT, i: BigInt(axis) })];
+  return create(NodeProtoSchema, { opType, name, input, output, attribute });
+}
+
+/** A shape of ones with `channels` on `axis`, so a per-channel constant broadcasts against the tensor. */
+function broadcastShape(rank: number, axis: number, channels: number): number[] {
+  return Array.from({ length: rank }, (_, i) => (i === axis ? channels : 1));
+}
+
+interface Emitted {
+  nodes: NodeProto[];
+  initializers: TensorProto[];
+}
+
+function exportWeight(plan: LayerPlan, weight: WeightPlan, shape: number[], out: string, unique: (s: string) => string): Emitted & { container: IntType; exact: boolean } {
+  const axis = plan.layer.weightAxis;
+  const channels = shape[axis];
+  const maxBits = Math.max(...weight.bits);
+  const container: IntType = maxBits <= 4 ? "INT4" : "INT8";
+  const half = maxBits <= 4 ? 8 : 128;
+  const [zMin, zMax] = RANGES[container];
+  const signed = new Int8Array(weight.codes.length);
+  for (let i = 0; i < signed.length; i++) signed[i] = weight.codes[i] - half;
+  const scale = new Float32Array(channels);
+  const zero = new Int8Array(channels);
+  const remainder = new Float32Array(channels);
+  let exact = true;
+  for (let c = 0; c < channels; c++) {
+    const s = Math.fround(weight.scale[c]);
+    scale[c] = s;
+    // DQ gives (code − half − z)·s; the plan wants code·s + offset, so z = −half − offset/s when that is an integer
+    const z = Math.min(zMax, Math.max(zMin, Math.round(-half - weight.offset[c] / s)));
+    zero[c] = z;
+    const r = weight.offset[c] + (half + z) * s;
+    if (Math.abs(r) > 1e-5 * s) exact = false;
+    remainder[c] = r;
+  }
+  const base = plan.layer.weightName;
+  const names = { q: unique(`${base}_quantized`), s: unique(`${base}_scale`), z: unique(`${base}_zero_point`) };
+  const initializers = [
+    packedIntTensor(names.q, shape, signed, container),
+    float32Tensor(names.s, [channels], scale),
+    packedIntTensor(names.z, [channels], zero, container),
+  ];
+  if (exact) {
+    return { nodes: [node("DequantizeLinear", unique(`${plan.layer.name}_weight_dq`), [names.q, names.s, names.z], [out], axis)], initializers, container, exact };
+  }
+  const dq = unique(`${base}_dequantized`);
+  const off = unique(`${base}_correction`);
+  initializers.push(float32Tensor(off, broadcastShape(shape.length, axis, channels), remainder));
+  return {
+    nodes: [
+      node("DequantizeLinear", unique(`${plan.layer.name}_weight_dq`), [names.q, names.s, names.z], [dq], axis),
+      node("Add", unique(`${plan.layer.name}_weight_correction`), [dq, off], [out]),
+    ],
+    initializers,
+    container,
+    exact,
+  };
+}
+
+interface ChannelGrid {
+  scale: number;
+  zero: number;
+  qmax: number;
+}
+
+/** A channel with 0 bits holds one value; any grid through that value reproduces it. */
+function channelGrid(a: ActivationPlan, c: number): ChannelGrid {
+  const qmax = 2 ** a.bits[c] - 1;
+  if (qmax > 0) return { scale: a.scale[c], zero: a.zeroPoint[c], qmax };
+  const v = -a.zeroPoint[c] * a.scale[c];
+  return v === 0 ? { scale: 1, zero: 0, qmax: 0 } : { scale: Math.abs(v), zero: -Math.sign(v), qmax: 0 };
+}
+
+/**
+ * Activations are stored as UINT8 whatever their bits: onnxruntime-node 1.30's UINT4 QuantizeLinear gave
+ * wrong values (and heap corruption) depending on which other tensors were graph outputs, so narrower
+ * grids sit inside UINT8 with a float clip. Returns the zero points and whether that clip is needed.
+ */
+function chooseContainer(grids: ChannelGrid[]): { type: IntType; zeros: number[]; clip: boolean } | null {
+  const candidates: IntType[] = ["UINT8"];
+  for (const type of candidates) {
+    const [cmin, cmax] = RANGES[type];
+    const zeros: number[] = [];
+    let clip = false;
+    for (const g of grids) {
+      // codes round(x/s) + z must stay inside [cmin, cmax] for x on the grid: z ∈ [cmin + zp, cmax − qmax + zp]
+      const lower = Math.max(cmin, cmin + g.zero);
+      const upper = Math.min(cmax, cmax - g.qmax + g.zero);
+      if (lower > upper) break;
+      const z = Math.min(upper, Math.max(lower, g.zero));
+      if (z - g.zero !== cmin || g.qmax !== cmax - cmin) clip = true;
+      zeros.push(z);
+    }
+    if (zeros.length === grids.length) return { type, zeros, clip };
+  }
+  return null;
+}
+
+function exportActivation(plan: LayerPlan, a: ActivationPlan, rank: number, input: string, out: string, unique: (s: string) => string): (Emitted & { container: IntType }) | null {
+  const perChannel = a.granularity === "per-channel";
+  const grids = a.bits.map((_, c) => channelGrid(a, c));
+  const chosen = chooseContainer(grids);
+  if (!chosen) return null;
+  const n = grids.length;
+  const dims = perChannel ? [n] : [];
+  const nodes: NodeProto[] = [];
+  const initializers: TensorProto[] = [];
+  const base = `${a.tensor}`;
+  let current = input;
+  if (chosen.clip) {
+    const lowName = unique(`${base}_clip_low`);
+    const highName = unique(`${base}_clip_high`);
+    const clipDims = perChannel ? broadcastShape(rank - 1, 0, n) : [];
+    initializers.push(
+      float32Tensor(lowName, clipDims, Float32Array.from(grids, (g) => -g.zero * g.scale)),
+      float32Tensor(highName, clipDims, Float32Array.from(grids, (g) => (g.qmax - g.zero) * g.scale)),
+    );
+    const lowOut = unique(`${base}_clipped_low`);
+    const highOut = unique(`${base}_clipped`);
+    nodes.push(node("Max", unique(`${plan.layer.name}_clip_low`), [current, lowName], [lowOut]));
+    nodes.push(node("Min", unique(`${plan.layer.name}_clip_high`), [lowOut, highName], [highOut]));
+    current = highOut;
+  }
+  const s = unique(`${base}_scale`);
+  const z = unique(`${base}_zero_point`);
+  const q = unique(`${base}_quantized`);
+  const zeros = Uint8Array.from(chosen.zeros);
+  initializers.push(float32Tensor(s, dims, Float32Array.from(grids, (g) => g.scale)), packedIntTensor(z, dims, zeros, chosen.type));
+  const axis = perChannel ? 1 : undefined;
+  nodes.push(node("QuantizeLinear", unique(`${plan.layer.name}_output_q`), [current, s, z], [q], axis));
+  nodes.push(node("DequantizeLinear", unique(`${plan.layer.name}_output_dq`), [q, s, z], [out], axis));
+  return { nodes, initializers, container: chosen.type };
+}
+
+export interface ExportInput {
+  /** the prepared float model (BatchNorm folded); not modified */
+  model: ModelProto;
+  plans: LayerPlan[];
+  weightShapes: Map<string, number[]>;
+  /** rank of each quantized activation tensor, learned during calibration */
+  activationRanks: Map<string, number>;
+  metadata: Record<string, string>;
+}
+
+export function exportQuantizedModel(input: ExportInput): ExportResult {
+  const model = clone(ModelProtoSchema, input.model);
+  const graph = model.graph!;
+  const taken = new Set<string>();
+  for (const n of graph.node) {
+    n.output.forEach((o) => taken.add(o));
+    n.input.forEach((i) => taken.add(i));
+    if (n.name) taken.add(n.name);
+  }
+  graph.initializer.forEach((t) => taken.add(t.name));
+  const unique = (baseName: string): string => {
+    let name = baseName;
+    for (let i = 1; taken.has(name); i++) name = `${baseName}_${i}`;
+    taken.add(name);
+    return name;
+  };
+  const notes = upgradeOpset(model, unique);
+
+  const byNode = new Map(input.plans.filter((p) => p.precision !== "float").map((p) => [p.layer.name, p]));
+  const before = new Map<NodeProto, NodeProto[]>();
+  const after = new Map<NodeProto, NodeProto[]>();
+  const layers: ExportedLayer[] = [];
+  const dropped = new Set<string>();
+
+  for (const n of graph.node) {
+    const plan = byNode.get(n.name);
+    if (!plan) continue;
+    const reasons: string[] = [];
+    let weightContainer: IntType | null = null;
+    let activationContainer: IntType | null = null;
+    if (plan.weight) {
+      const shape = input.weightShapes.get(plan.layer.weightName)!;
+      const out = unique(`${plan.layer.weightName}_dequantized_weight`);
+      const w = exportWeight(plan, plan.weight, shape, out, unique);
+      weightContainer = w.container;
+      before.set(n, w.nodes);
+      graph.initializer.push(...w.initializers);
+      n.input = n.input.map((i) => (i === plan.layer.weightName ? out : i));
+      dropped.add(plan.layer.weightName);
+      if (!w.exact) reasons.push("bias correction adds a per-channel float offset to the weights");
+    }
+    if (plan.activation) {
+      const a = plan.activation;
+      const rank = input.activationRanks.get(a.tensor) ?? 4;
+      const produced = unique(`${a.tensor}_float`);
+      const e = exportActivation(plan, a, rank, produced, a.tensor, unique);
+      if (e) {
+        n.output = n.output.map((o) => (o === a.tensor ? produced : o));
+        after.set(n, e.nodes);
+        graph.initializer.push(...e.initializers);
+        activationContainer = e.container;
+        if (a.granularity === "per-channel") reasons.push("per-channel activation scales are simulated (QDQ), not run as integer kernels");
+        if (e.nodes[0].opType === "Max") reasons.push(`activation channels use fewer bits than their ${e.container} container, so a float clip keeps each channel on its grid`);
+      } else {
+        notes.push(`The output of layer "${plan.layer.name}" has a grid no integer type can hold; it is left in float.`);
+        reasons.push("output left in float");
+      }
+    }
+    layers.push({
+      name: plan.layer.name,
+      executable: reasons.length === 0 ? "integer" : "simulation",
+      why: reasons.length === 0 ? `${weightContainer ?? "float"} per-channel weights, ${activationContainer ?? "float"} per-tensor activations` : reasons.join("; "),
+      weightContainer,
+      activationContainer,
+    });
+  }
+
+  const nodes: NodeProto[] = [];
+  for (const n of graph.node) nodes.push(...(before.get(n) ?? []), n, ...(after.get(n) ?? []));
+  graph.node = nodes;
+  const stillUsed = new Set(nodes.flatMap((n) => n.input));
+  graph.initializer = graph.initializer.filter((t) => !dropped.has(t.name) || stillUsed.has(t.name));
+  graph.input = graph.input.filter((v) => !dropped.has(v.name) || stillUsed.has(v.name));
+  for (const [key, value] of Object.entries(input.metadata)) {
+    const existing = model.metadataProps.find((p) => p.key === key);
+    if (existing) existing.value = value;
+    else model.metadataProps.push(create(StringStringEntryProtoSchema, { key, value }));
+  }
+  return { model, layers, notes };
+}

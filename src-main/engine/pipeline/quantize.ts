@@ -1,0 +1,226 @@
+// The whole job, stage by stage: prepare → statistics → plan → export → evaluate → report.
+// Each stage is a small module; this file only wires them and keeps the timings.
+import { clone, create, fromBinary } from "@bufbuild/protobuf";
+import { ModelProtoSchema, TypeProtoSchema, TypeProto_TensorSchema, ValueInfoProtoSchema, type ModelProto } from "onnx-buf";
+import type { LayerHistogram } from "../../../shared/engine-api.ts";
+import type { PreprocessConfig, QuantConfig, QuantReport } from "../../../shared/types.ts";
+import { batches } from "../data/loader.ts";
+import { scanImages, type ImageSet } from "../data/scan.ts";
+import { encodeModel, loadModel } from "../onnx/model-io.ts";
+import { prepareModel, requireImageInput, type PreparedModel } from "../onnx/prepare.ts";
+import { tensorToFloat32 } from "../onnx/tensor.ts";
+import { collectStatistics } from "./calibrate.ts";
+import { evaluate, type EvaluationResult, type Predictions } from "./evaluate.ts";
+import { exportQuantizedModel, type ExportResult } from "./export-qdq.ts";
+import { channelView } from "./histogram.ts";
+import { planLayer, type LayerPlan, type PlanLayer } from "./plan.ts";
+import { throwIfAborted, type ProgressListener } from "./progress.ts";
+import { buildReport } from "./report.ts";
+import type { InputGeometry } from "./runtime.ts";
+import type { TensorStatistics } from "./statistics.ts";
+
+export const BATCH_SIZE = 64;
+
+export interface DataSource {
+  dir: string;
+  limit?: number;
+  seed?: number;
+}
+
+export interface QuantizeRequest {
+  model: string;
+  calib: DataSource;
+  eval: DataSource | null;
+  preprocess: PreprocessConfig;
+  config: QuantConfig;
+  /** per-layer SQNR needs both models' intermediate tensors; benchmarks switch it off */
+  layerErrors?: boolean;
+  /** per-channel histograms of every quantized output, for the app's charts */
+  histograms?: boolean;
+  signal?: AbortSignal;
+  onProgress?: ProgressListener;
+}
+
+export interface QuantizeOutcome {
+  report: QuantReport;
+  /** the exported model, exactly the bytes that were evaluated */
+  bytes: Uint8Array;
+  histograms: Record<string, LayerHistogram>;
+}
+
+/** Everything that does not depend on the method switches, so an ablation computes it once. */
+export interface Calibrated {
+  prepared: PreparedModel;
+  geometry: InputGeometry;
+  calibSet: ImageSet;
+  statistics: Map<string, TensorStatistics>;
+  weights: Map<string, { data: Float32Array; shape: number[] }>;
+  timings: Record<string, number>;
+}
+
+export function batchSizeFor(geometry: InputGeometry): number {
+  return geometry.fixedBatch ?? BATCH_SIZE;
+}
+
+export function imageBatches(set: ImageSet, geometry: InputGeometry, preprocess: PreprocessConfig, signal?: AbortSignal) {
+  return batches(set, {
+    batchSize: batchSizeFor(geometry),
+    layout: geometry.layout,
+    channels: geometry.channels,
+    height: geometry.height,
+    width: geometry.width,
+    preprocess,
+    signal,
+  });
+}
+
+/** A copy of the model that also outputs `tensors`, for reading intermediate values. */
+export function withOutputs(model: ModelProto, tensors: string[]): ModelProto {
+  const copy = clone(ModelProtoSchema, model);
+  const graph = copy.graph!;
+  const existing = new Set(graph.output.map((o) => o.name));
+  for (const t of tensors) {
+    if (existing.has(t)) continue;
+    graph.output.push(
+      create(ValueInfoProtoSchema, {
+        name: t,
+        type: create(TypeProtoSchema, { value: { case: "tensorType", value: create(TypeProto_TensorSchema, { elemType: 1 }) } }),
+      }),
+    );
+  }
+  return copy;
+}
+
+function planLayers(prepared: PreparedModel): PlanLayer[] {
+  return prepared.layers.map((l) => ({ ...l.info, output: l.output, weightName: l.weight, weightAxis: l.weightAxis }));
+}
+
+export async function calibrate(req: Omit<QuantizeRequest, "eval" | "layerErrors">): Promise<Calibrated> {
+  const timings: Record<string, number> = {};
+  let t = performance.now();
+  const lap = (name: string) => {
+    const now = performance.now();
+    timings[name] = (now - t) / 1000;
+    t = now;
+  };
+  const loaded = await loadModel(req.model);
+  const prepared = prepareModel(loaded);
+  const geometry: InputGeometry = requireImageInput(prepared);
+  lap("prepare");
+  throwIfAborted(req.signal);
+  const calibSet = await scanImages(req.calib.dir, { limit: req.calib.limit, seed: req.calib.seed });
+  const taps = prepared.layers.map((l) => l.output);
+  const needHistograms = !req.config.methods.includes("aciq") && req.config.baseline !== "minmax";
+  const statistics = await collectStatistics({
+    model: encodeModel(withOutputs(prepared.model, taps)),
+    geometry,
+    taps,
+    images: calibSet.files.length,
+    batches: imageBatches(calibSet, geometry, req.preprocess, req.signal),
+    histograms: needHistograms || req.histograms === true,
+    signal: req.signal,
+    onProgress: req.onProgress,
+  });
+  lap("statistics");
+  const weights = new Map<string, { data: Float32Array; shape: number[] }>();
+  const inits = new Map(prepared.model.graph!.initializer.map((i) => [i.name, i]));
+  for (const l of prepared.layers) {
+    const init = inits.get(l.weight)!;
+    weights.set(l.weight, { data: tensorToFloat32(init), shape: init.dims.map(Number) });
+  }
+  return { prepared, geometry, calibSet, statistics, weights, timings };
+}
+
+export function quantizeCalibrated(c: Calibrated, config: QuantConfig, metadata: Record<string, string>): { plans: LayerPlan[]; exported: ExportResult; bytes: Uint8Array } {
+  const plans = planLayers(c.prepared).map((layer) => planLayer(layer, c.weights.get(layer.weightName)!, c.statistics.get(layer.output), config));
+  const exported = exportQuantizedModel({
+    model: c.prepared.model,
+    plans,
+    weightShapes: new Map([...c.weights].map(([k, v]) => [k, v.shape])),
+    activationRanks: new Map([...c.statistics].map(([k, v]) => [k, v.sampleShape.length + 1])),
+    metadata,
+  });
+  return { plans, exported, bytes: encodeModel(exported.model) };
+}
+
+/** The tensor to compare per layer: the ReLU output where the quantizer fuses the ReLU, else the layer output. */
+function errorTaps(prepared: PreparedModel): Map<string, string> {
+  return new Map(prepared.layers.map((l) => [l.info.name, l.reluOutput ?? l.output]));
+}
+
+function layerHistograms(c: Calibrated, plans: LayerPlan[]): Record<string, LayerHistogram> {
+  const out: Record<string, LayerHistogram> = {};
+  for (const p of plans) {
+    const s = c.statistics.get(p.layer.output);
+    if (!s?.histogram) continue;
+    const h = s.histogram;
+    const limit = Math.max(...h.limit);
+    const bins = 80;
+    const counts = new Array<number>(bins).fill(0);
+    for (let ch = 0; ch < h.channels; ch++) {
+      const v = channelView(h, ch);
+      const width = (v.hi - v.lo) / h.bins;
+      for (let k = 0; k < h.bins; k++) {
+        const centre = v.lo + (k + 0.5) * width;
+        const j = Math.min(bins - 1, Math.max(0, Math.floor(((centre + limit) / (2 * limit)) * bins)));
+        counts[j] += v.counts[k];
+      }
+    }
+    const a = p.activation;
+    out[p.layer.name] = {
+      edges: Array.from({ length: bins + 1 }, (_, k) => -limit + (2 * limit * k) / bins),
+      counts,
+      clipLo: a ? Math.min(...a.lo) : s.globalMin,
+      clipHi: a ? Math.max(...a.lo.map((lo, i) => lo + a.range[i])) : s.globalMax,
+      observedMin: s.globalMin,
+      observedMax: s.globalMax,
+    };
+  }
+  return out;
+}
+
+export async function evaluateQuantized(
+  c: Calibrated,
+  bytes: Uint8Array,
+  evalSet: ImageSet,
+  req: Pick<QuantizeRequest, "preprocess" | "layerErrors" | "signal" | "onProgress">,
+  fp32Predictions?: Predictions,
+): Promise<EvaluationResult> {
+  const taps = req.layerErrors === false ? [] : [...new Set(errorTaps(c.prepared).values())];
+  return evaluate({
+    fp32: encodeModel(taps.length ? withOutputs(c.prepared.model, taps) : c.prepared.model),
+    quantized: taps.length ? encodeModel(withOutputs(fromBytes(bytes), taps)) : bytes,
+    fp32Predictions: taps.length ? undefined : fp32Predictions,
+    geometry: c.geometry,
+    output: c.prepared.output,
+    images: evalSet.files.length,
+    batches: () => imageBatches(evalSet, c.geometry, req.preprocess, req.signal),
+    taps,
+    signal: req.signal,
+    onProgress: req.onProgress,
+  });
+}
+
+function fromBytes(bytes: Uint8Array): ModelProto {
+  return fromBinary(ModelProtoSchema, bytes);
+}
+
+export async function quantize(req: QuantizeRequest): Promise<QuantizeOutcome> {
+  const c = await calibrate(req);
+  let t = performance.now();
+  throwIfAborted(req.signal);
+  req.onProgress?.({ stage: "quantize", done: 0, total: c.prepared.layers.length, etaSeconds: null });
+  const { plans, exported, bytes } = quantizeCalibrated(c, req.config, { "nibble.methods": req.config.methods.join(",") || "none" });
+  c.timings.quantize = (performance.now() - t) / 1000;
+  req.onProgress?.({ stage: "quantize", done: c.prepared.layers.length, total: c.prepared.layers.length, etaSeconds: 0 });
+  t = performance.now();
+  let evaluation: EvaluationResult | null = null;
+  let evalSet: ImageSet | null = null;
+  if (req.eval) {
+    evalSet = await scanImages(req.eval.dir, { limit: req.eval.limit, seed: req.eval.seed });
+    evaluation = await evaluateQuantized(c, bytes, evalSet, req);
+    c.timings.evaluate = (performance.now() - t) / 1000;
+  }
+  const report = await buildReport({ request: req, calibrated: c, plans, exported, bytes, evaluation, evalSet, errorTaps: errorTaps(c.prepared) });
+  return { report, bytes, histograms: layerHistograms(c, plans) };
+}

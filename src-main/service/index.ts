@@ -1,0 +1,148 @@
+// The engine behind the transport-neutral API: every job runs in its own worker thread, so a stuck or
+// crashed job never takes the window, the web host or the CLI down with it.
+import { randomUUID } from "node:crypto";
+import { Worker } from "node:worker_threads";
+import type { JobEvent, JobRequest, JobResult, NibbleApi } from "../../shared/engine-api.ts";
+import { atomicWrite } from "../engine/onnx/model-io.ts";
+import { sha256 } from "../engine/pipeline/report.ts";
+import { renderHtmlReport } from "./html-report.ts";
+import type { EngineOutput, EngineRequest } from "./jobs.ts";
+import type { ToWorker } from "./worker.ts";
+
+/** How long a cancelled job may take to stop by itself before its thread is terminated. */
+const CANCEL_GRACE_MS = 750;
+
+type FromWorker =
+  | { type: "progress"; progress: import("../../shared/types.ts").Progress }
+  | { type: "done"; result: EngineOutput["result"]; bytes?: Uint8Array }
+  | { type: "error"; message: string; cancelled: boolean };
+
+export interface EngineService extends NibbleApi {
+  onEvent(listener: (e: JobEvent) => void): () => void;
+  close(): Promise<void>;
+}
+
+interface RunningJob {
+  worker: Worker;
+  cancel: () => void;
+}
+
+function workerScript(): { url: URL; execArgv: string[] } {
+  const self = new URL(import.meta.url);
+  if (self.pathname.endsWith(".ts")) {
+    // running from source: the worker needs the same TypeScript loader the caller has
+    return { url: new URL("./worker.ts", self), execArgv: ["--import", import.meta.resolve("tsx")] };
+  }
+  return { url: new URL("./worker.js", self), execArgv: [] };
+}
+
+/** Runs one request in a fresh worker; resolves with its output, rejects with a user-facing message. */
+function runInWorker(request: EngineRequest, onEvent: (msg: FromWorker) => void, register?: (job: RunningJob) => void): Promise<EngineOutput> {
+  const { url, execArgv } = workerScript();
+  const worker = new Worker(url, { execArgv });
+  return new Promise<EngineOutput>((resolve, reject) => {
+    let settled = false;
+    let cancelled = false;
+    const finish = (fn: () => void) => {
+      if (settled) return;
+      settled = true;
+      void worker.terminate();
+      fn();
+    };
+    worker.on("message", (msg: FromWorker) => {
+      if (msg.type === "progress") onEvent(msg);
+      else if (msg.type === "done") finish(() => resolve({ result: msg.result, bytes: msg.bytes }));
+      else finish(() => reject(Object.assign(new Error(msg.message), { cancelled: msg.cancelled })));
+    });
+    worker.on("error", (err) => finish(() => reject(Object.assign(new Error(`The engine stopped unexpectedly (${err.message}). Nothing was written; you can start again.`), { cancelled }))));
+    worker.on("exit", (code) =>
+      finish(() =>
+        reject(
+          Object.assign(
+            new Error(cancelled ? "Cancelled. Nothing was written." : `The engine stopped unexpectedly (exit code ${code}), perhaps out of memory. Nothing was written; try fewer calibration images.`),
+            { cancelled },
+          ),
+        ),
+      ),
+    );
+    register?.({
+      worker,
+      cancel: () => {
+        cancelled = true;
+        worker.postMessage({ type: "cancel" } satisfies ToWorker);
+        setTimeout(() => finish(() => reject(Object.assign(new Error("Cancelled. Nothing was written."), { cancelled: true }))), CANCEL_GRACE_MS).unref();
+      },
+    });
+    worker.postMessage({ type: "start", request } satisfies ToWorker);
+  });
+}
+
+export function createEngineService(): EngineService {
+  const listeners = new Set<(e: JobEvent) => void>();
+  const running = new Map<string, RunningJob>();
+  const results = new Map<string, { result: JobResult; bytes?: Uint8Array }>();
+  const emit = (e: JobEvent) => listeners.forEach((l) => l(e));
+
+  const direct = async (request: EngineRequest): Promise<EngineOutput> => runInWorker(request, () => undefined);
+
+  const finished = (jobId: string) => {
+    const r = results.get(jobId);
+    if (!r || r.result.kind !== "quantize") throw new Error("That run has not finished, or it produced no model. Run the quantization first.");
+    return r as { result: Extract<JobResult, { kind: "quantize" }>; bytes: Uint8Array };
+  };
+
+  return {
+    onEvent(listener) {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
+    async inspect(model) {
+      const out = await direct({ kind: "inspect", model });
+      if (out.result.kind !== "inspect") throw new Error("unexpected engine answer");
+      return out.result.summary;
+    },
+    async previewData(req) {
+      const out = await direct({ kind: "preview", ...req });
+      if (out.result.kind !== "preview") throw new Error("unexpected engine answer");
+      return out.result.preview;
+    },
+    async startJob(request: JobRequest) {
+      const jobId = randomUUID();
+      runInWorker(
+        request,
+        (msg) => {
+          if (msg.type === "progress") emit({ type: "progress", jobId, progress: msg.progress });
+        },
+        (job) => running.set(jobId, job),
+      )
+        .then((out) => {
+          results.set(jobId, { result: out.result as JobResult, bytes: out.bytes });
+          emit({ type: "done", jobId, result: out.result as JobResult });
+        })
+        .catch((err: Error & { cancelled?: boolean }) => emit({ type: "error", jobId, message: err.message, cancelled: err.cancelled === true }))
+        .finally(() => running.delete(jobId));
+      return { jobId };
+    },
+    async cancelJob(jobId) {
+      running.get(jobId)?.cancel();
+    },
+    async exportModel({ jobId, path }) {
+      const { result, bytes } = finished(jobId);
+      await atomicWrite(path, bytes);
+      result.report.output = { path, sha256: sha256(bytes) };
+      return { path, bytes: bytes.length };
+    },
+    async exportReport({ jobId, path, format }) {
+      const { result, bytes } = finished(jobId);
+      const report = { ...result.report, output: result.report.output ?? { path: "(model not exported yet)", sha256: sha256(bytes) } };
+      const text = format === "json" ? JSON.stringify(report, null, 2) + "\n" : renderHtmlReport(report);
+      const data = new TextEncoder().encode(text);
+      await atomicWrite(path, data);
+      return { path, bytes: data.length };
+    },
+    async close() {
+      for (const job of running.values()) await job.worker.terminate();
+      running.clear();
+    },
+  };
+}

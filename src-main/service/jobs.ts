@@ -1,0 +1,104 @@
+// What a worker thread runs: one engine job, start to finish, with progress and cancellation.
+import type { AblationRow, DataPreview, JobRequest, JobResult } from "../../shared/engine-api.ts";
+import { ALL_METHODS, type Method, type ModelSummary, type Progress } from "../../shared/types.ts";
+import { previewImages } from "../engine/data/preview.ts";
+import { scanImages } from "../engine/data/scan.ts";
+import { inspectModel } from "../engine/onnx/inspect.ts";
+import { prepareModel, requireImageInput } from "../engine/onnx/prepare.ts";
+import { evaluate } from "../engine/pipeline/evaluate.ts";
+import { calibrate, evaluateQuantized, imageBatches, quantize, quantizeCalibrated } from "../engine/pipeline/quantize.ts";
+import { encodeModel, loadModel } from "../engine/onnx/model-io.ts";
+
+export type EngineRequest =
+  | JobRequest
+  | { kind: "inspect"; model: string }
+  | { kind: "preview"; dir: string; model: string; preprocess: JobRequest["preprocess"]; count: number };
+
+export type EngineResult =
+  | JobResult
+  | { kind: "inspect"; summary: ModelSummary }
+  | { kind: "preview"; preview: DataPreview };
+
+export interface JobContext {
+  signal: AbortSignal;
+  onProgress: (p: Progress) => void;
+}
+
+export interface EngineOutput {
+  result: EngineResult;
+  /** the exported model of a quantize job */
+  bytes?: Uint8Array;
+}
+
+/** Every subset of the chosen methods, smallest first: the paper's table rows. */
+export function methodCombinations(methods: readonly Method[]): Method[][] {
+  const chosen = ALL_METHODS.filter((m) => methods.includes(m));
+  const rows: Method[][] = [];
+  for (let mask = 0; mask < 1 << chosen.length; mask++) rows.push(chosen.filter((_, i) => mask & (1 << i)));
+  return rows.sort((a, b) => a.length - b.length);
+}
+
+export async function runEngineJob(req: EngineRequest, ctx: JobContext): Promise<EngineOutput> {
+  switch (req.kind) {
+    case "inspect":
+      return { result: { kind: "inspect", summary: await inspectModel(req.model) } };
+    case "preview": {
+      const prepared = prepareModel(await loadModel(req.model));
+      const set = await scanImages(req.dir);
+      const samples = await previewImages(set, req.count, { ...requireImageInput(prepared), preprocess: req.preprocess });
+      return { result: { kind: "preview", preview: { dir: set.root, images: set.files.length, classes: set.classes, skipped: set.skipped, samples } } };
+    }
+    case "evaluate-fp32": {
+      const prepared = prepareModel(await loadModel(req.model));
+      const set = await scanImages(req.evalDir);
+      const geometry = requireImageInput(prepared);
+      const r = await evaluate({
+        fp32: encodeModel(prepared.model),
+        quantized: null,
+        geometry,
+        output: prepared.output,
+        images: set.files.length,
+        batches: () => imageBatches(set, geometry, req.preprocess, ctx.signal),
+        signal: ctx.signal,
+        onProgress: ctx.onProgress,
+      });
+      return { result: { kind: "evaluate-fp32", accuracy: r.fp32 } };
+    }
+    case "quantize": {
+      const out = await quantize({
+        model: req.model,
+        calib: { dir: req.calibDir, limit: req.calibLimit, seed: req.calibSeed },
+        eval: req.evalDir ? { dir: req.evalDir } : null,
+        preprocess: req.preprocess,
+        config: req.config,
+        histograms: true,
+        signal: ctx.signal,
+        onProgress: ctx.onProgress,
+      });
+      return { result: { kind: "quantize", report: out.report, histograms: out.histograms }, bytes: out.bytes };
+    }
+    case "ablation": {
+      const c = await calibrate({
+        model: req.model,
+        calib: { dir: req.calibDir, limit: req.calibLimit },
+        preprocess: req.preprocess,
+        config: req.config,
+        signal: ctx.signal,
+        onProgress: ctx.onProgress,
+      });
+      const evalSet = await scanImages(req.evalDir);
+      const combos = methodCombinations(req.config.methods);
+      const rows: AblationRow[] = [];
+      let fp32 = undefined;
+      for (const [k, methods] of combos.entries()) {
+        ctx.onProgress({ stage: "ablation", done: k, total: combos.length, etaSeconds: null, message: methods.join(" + ") || "baseline" });
+        const { bytes } = quantizeCalibrated(c, { ...req.config, methods }, {});
+        const r = await evaluateQuantized(c, bytes, evalSet, { preprocess: req.preprocess, layerErrors: false, signal: ctx.signal }, fp32);
+        fp32 = r.predictions.fp32;
+        rows.push({ methods, top1: r.quantized!.top1, agreement: r.agreement!.agreement });
+      }
+      ctx.onProgress({ stage: "ablation", done: combos.length, total: combos.length, etaSeconds: 0 });
+      return { result: { kind: "ablation", rows, wBits: req.config.wBits, aBits: req.config.aBits } };
+    }
+  }
+}

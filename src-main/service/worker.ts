@@ -1,0 +1,19 @@
+// Worker-thread entry: runs one engine job per message so the calling thread (window, host, CLI) never stalls.
+import { parentPort } from "node:worker_threads";
+import { runEngineJob, type EngineRequest } from "./jobs.ts";
+import { describeError } from "./errors.ts";
+
+export type ToWorker = { type: "start"; request: EngineRequest } | { type: "cancel" };
+
+const port = parentPort!;
+const controller = new AbortController();
+
+port.on("message", (msg: ToWorker) => {
+  if (msg.type === "cancel") {
+    controller.abort();
+    return;
+  }
+  runEngineJob(msg.request, { signal: controller.signal, onProgress: (progress) => port.postMessage({ type: "progress", progress }) })
+    .then((out) => port.postMessage({ type: "done", result: out.result, bytes: out.bytes }, out.bytes ? [out.bytes.buffer as ArrayBuffer] : []))
+    .catch((err: unknown) => port.postMessage({ type: "error", ...describeError(err, controller.signal.aborted) }));
+});
