@@ -1,0 +1,283 @@
+import assert from "node:assert/strict";
+import { after, test } from "node:test";
+import { clone, create, equals } from "@bufbuild/protobuf";
+import { ModelProtoSchema, TensorProto_DataLocation, type ModelProto } from "onnx-buf";
+import { mkdir, mkdtemp, readFile, readdir, rename, rm, stat, symlink, truncate, writeFile } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { ModelError } from "../../src-main/engine/onnx/errors.ts";
+import { atomicWrite, encodeModel, loadModel, saveModelAtomic } from "../../src-main/engine/onnx/model-io.ts";
+import { float32Tensor } from "../../src-main/engine/onnx/tensor.ts";
+import { ModelBuilder, mulberry32, randomInput, runOnnx } from "../helpers/model-builder.ts";
+
+const repoRoot = path.resolve(import.meta.dirname, "../..");
+const models = path.resolve(repoRoot, "../shared/fixtures/models");
+const FIXTURES = ["resnet20", "resnet32", "resnet44", "resnet56"].map((n) => path.join(models, `${n}-cifar10.onnx`));
+
+const tmpRoot = await mkdtemp(path.join(os.tmpdir(), "nibble-onnx-io-"));
+after(() => rm(tmpRoot, { recursive: true, force: true }));
+let dirCount = 0;
+async function tempDir(): Promise<string> {
+  const dir = path.join(tmpRoot, String(dirCount++));
+  await mkdir(dir);
+  return dir;
+}
+
+function smallModel(): ModelBuilder {
+  return new ModelBuilder({ opset: 13, seed: 11 })
+    .input("x", ["N", 3, 8, 8])
+    .conv({ out: 4 })
+    .relu()
+    .globalAveragePool()
+    .flatten()
+    .gemm({ out: 3 })
+    .output();
+}
+
+async function rejectsModelError(p: Promise<unknown>, pattern?: RegExp): Promise<void> {
+  await assert.rejects(p, (err: unknown) => {
+    assert.ok(err instanceof ModelError, `expected ModelError, got ${String(err)}`);
+    if (pattern) assert.match(err.message, pattern);
+    return true;
+  });
+}
+
+for (const file of FIXTURES) {
+  test(`${path.basename(file)} loads, re-encodes byte-exact and saves byte-exact`, async () => {
+    const original = await readFile(file);
+    const loaded = await loadModel(file);
+    assert.equal(loaded.irVersion, 7);
+    assert.equal(loaded.opset, 13);
+    assert.equal(loaded.fileBytes, original.length);
+    assert.equal(loaded.externalBytes, 0);
+    assert.deepEqual(Buffer.from(encodeModel(loaded.model)), original);
+    const out = path.join(await tempDir(), "copy.onnx");
+    assert.equal(await saveModelAtomic(loaded.model, out), original.length);
+    assert.deepEqual(await readFile(out), original);
+  });
+}
+
+test("names, metadata, doc strings, opsets and value infos survive a save and load", async () => {
+  const model = smallModel().build();
+  model.docString = "a doc string";
+  model.modelVersion = 42n;
+  model.domain = "org.example";
+  model.producerVersion = "9.9";
+  model.metadataProps.push({ $typeName: "onnx.StringStringEntryProto", key: "author", value: "tests" });
+  model.opsetImport.push({ $typeName: "onnx.OperatorSetIdProto", domain: "com.example", version: 2n });
+  model.graph!.docString = "graph doc";
+  model.graph!.valueInfo.push(clone(ModelProtoSchema, model).graph!.output[0]);
+  model.graph!.valueInfo[0].name = model.graph!.node[0].output[0];
+  model.graph!.node[0].docString = "first node";
+  const file = path.join(await tempDir(), "meta.onnx");
+  await saveModelAtomic(model, file);
+  const back = (await loadModel(file)).model;
+  assert.ok(equals(ModelProtoSchema, back, model));
+  assert.equal(back.graph!.valueInfo[0].name, model.graph!.node[0].output[0]);
+  assert.deepEqual(back.metadataProps.map((p) => [p.key, p.value]), [["author", "tests"]]);
+  assert.deepEqual(back.opsetImport.map((o) => [o.domain, o.version]), [["", 13n], ["com.example", 2n]]);
+  assert.equal(back.graph!.node[0].docString, "first node");
+  assert.equal(back.graph!.node[0].name, model.graph!.node[0].name);
+});
+
+/** Moves every initializer's bytes into `binName` next to the model, 64-byte aligned. */
+function externalize(model: ModelProto, binName: string): Uint8Array {
+  const chunks: Uint8Array[] = [];
+  let offset = 0;
+  for (const t of model.graph!.initializer) {
+    const pad = (64 - (offset % 64)) % 64;
+    chunks.push(new Uint8Array(pad), t.rawData);
+    offset += pad;
+    t.externalData = [
+      { $typeName: "onnx.StringStringEntryProto", key: "location", value: binName },
+      { $typeName: "onnx.StringStringEntryProto", key: "offset", value: String(offset) },
+      { $typeName: "onnx.StringStringEntryProto", key: "length", value: String(t.rawData.length) },
+    ];
+    t.dataLocation = TensorProto_DataLocation.EXTERNAL;
+    offset += t.rawData.length;
+    t.rawData = new Uint8Array(0);
+  }
+  return Buffer.concat(chunks);
+}
+
+async function writeExternalModel(dir: string, bin = "weights.bin", location = bin): Promise<{ file: string; reference: Uint8Array }> {
+  const model = smallModel().build();
+  const reference = encodeModel(model);
+  const data = externalize(model, location);
+  await mkdir(path.dirname(path.join(dir, bin)), { recursive: true });
+  await writeFile(path.join(dir, bin), data);
+  const file = path.join(dir, "model.onnx");
+  await writeFile(file, encodeModel(model));
+  return { file, reference };
+}
+
+test("external data is read into the tensors and the model runs the same", async () => {
+  const dir = await tempDir();
+  const { file, reference } = await writeExternalModel(dir, "data/weights.bin");
+  const loaded = await loadModel(file);
+  assert.ok(loaded.externalBytes > 0);
+  for (const t of loaded.model.graph!.initializer) {
+    assert.equal(t.dataLocation, TensorProto_DataLocation.DEFAULT);
+    assert.equal(t.externalData.length, 0);
+  }
+  assert.ok(Buffer.from(encodeModel(loaded.model)).equals(reference));
+  const feeds = { x: { data: randomInput(192), dims: [1, 3, 8, 8] } };
+  assert.deepEqual(await runOnnx(encodeModel(loaded.model), feeds), await runOnnx(reference, feeds));
+});
+
+test("missing external data is refused", async () => {
+  const dir = await tempDir();
+  const { file } = await writeExternalModel(dir);
+  await rm(path.join(dir, "weights.bin"));
+  await rejectsModelError(loadModel(file), /Could not find the external data/);
+});
+
+test("truncated external data is refused", async () => {
+  const dir = await tempDir();
+  const { file } = await writeExternalModel(dir);
+  const size = (await stat(path.join(dir, "weights.bin"))).size;
+  await truncate(path.join(dir, "weights.bin"), size - 10);
+  await rejectsModelError(loadModel(file), /too short/);
+});
+
+test("external data locations outside the model's folder are refused", async () => {
+  for (const location of ["../../etc/passwd", "/etc/passwd", "sub/../../x.bin", "..\\x.bin", "C:\\x.bin"]) {
+    const dir = await tempDir();
+    const model = smallModel().build();
+    externalize(model, location);
+    const file = path.join(dir, "model.onnx");
+    await writeFile(file, encodeModel(model));
+    await rejectsModelError(loadModel(file), /outside the model's folder/);
+  }
+  // A symbolic link inside the folder that points elsewhere is refused too.
+  const outside = await tempDir();
+  const dir = await tempDir();
+  const { file } = await writeExternalModel(outside);
+  await rename(path.join(outside, "weights.bin"), path.join(outside, "real.bin"));
+  await symlink(path.join(outside, "real.bin"), path.join(dir, "weights.bin"));
+  await rename(file, path.join(dir, "model.onnx"));
+  await rejectsModelError(loadModel(path.join(dir, "model.onnx")), /outside the model's folder/);
+});
+
+test("an external length that disagrees with the tensor shape is refused", async () => {
+  const dir = await tempDir();
+  const model = smallModel().build();
+  const data = externalize(model, "w.bin");
+  model.graph!.initializer[0].externalData[2].value = "4";
+  await writeFile(path.join(dir, "w.bin"), data);
+  await writeFile(path.join(dir, "m.onnx"), encodeModel(model));
+  await rejectsModelError(loadModel(path.join(dir, "m.onnx")), /external data is 4 bytes/);
+});
+
+test("empty, random and truncated files give a ModelError, never a crash", async () => {
+  const dir = await tempDir();
+  const empty = path.join(dir, "empty.onnx");
+  await writeFile(empty, new Uint8Array(0));
+  await rejectsModelError(loadModel(empty), /empty/);
+  const r = mulberry32(99);
+  for (let k = 0; k < 20; k++) {
+    const junk = path.join(dir, `junk${k}.onnx`);
+    await writeFile(junk, Uint8Array.from({ length: 1 + Math.floor(r() * 4096) }, () => Math.floor(r() * 256)));
+    await rejectsModelError(loadModel(junk));
+  }
+  const original = await readFile(FIXTURES[0]);
+  for (const fraction of [0.1, 0.5, 0.99]) {
+    const cut = path.join(dir, `cut${fraction}.onnx`);
+    await writeFile(cut, original.subarray(0, Math.floor(original.length * fraction)));
+    await rejectsModelError(loadModel(cut));
+  }
+  // Cut exactly after the graph: the model decodes but has no opset.
+  const model = (await loadModel(FIXTURES[0])).model;
+  model.opsetImport = [];
+  const noOpset = path.join(dir, "noopset.onnx");
+  await writeFile(noOpset, encodeModel(model));
+  await rejectsModelError(loadModel(noOpset), /operator set/);
+});
+
+test("missing files and folders give a ModelError", async () => {
+  const dir = await tempDir();
+  await rejectsModelError(loadModel(path.join(dir, "nope.onnx")), /Could not find/);
+  await rejectsModelError(loadModel(dir), /is a folder/);
+  await rejectsModelError(loadModel(FIXTURES[0], { maxBytes: 1000 }), /more than/);
+});
+
+test("opsets outside 7..21 and IR versions below 3 are refused; IR 3 is read with a note", async () => {
+  const dir = await tempDir();
+  const write = async (name: string, edit: (m: ModelProto) => void) => {
+    const m = smallModel().build();
+    edit(m);
+    const file = path.join(dir, name);
+    await writeFile(file, encodeModel(m));
+    return file;
+  };
+  await rejectsModelError(loadModel(await write("o6.onnx", (m) => (m.opsetImport[0].version = 6n))), /operator set 6; Nibble reads operator sets 7 to 21/);
+  await rejectsModelError(loadModel(await write("o22.onnx", (m) => (m.opsetImport[0].version = 22n))), /operator set 22/);
+  await rejectsModelError(loadModel(await write("ir2.onnx", (m) => (m.irVersion = 2n))), /IR version 2/);
+  const ir3 = await loadModel(await write("ir3.onnx", (m) => (m.irVersion = 3n)));
+  assert.equal(ir3.irVersion, 3);
+  assert.match(ir3.notes.join(" "), /IR version 3/);
+  const ai = await loadModel(await write("ai.onnx", (m) => (m.opsetImport[0].domain = "ai.onnx")));
+  assert.equal(ai.opset, 13);
+});
+
+test("absurd tensor sizes are refused before anything is allocated", async () => {
+  const dir = await tempDir();
+  const huge = smallModel().build();
+  huge.graph!.initializer.push(float32Tensor("huge", [1], [0]));
+  huge.graph!.initializer.at(-1)!.dims = [1n << 20n, 1n << 20n];
+  await writeFile(path.join(dir, "huge.onnx"), encodeModel(huge));
+  await rejectsModelError(loadModel(path.join(dir, "huge.onnx")), /tensor "huge" claims/);
+  const short = smallModel().build();
+  short.graph!.initializer[0].dims = [64n, 64n];
+  await writeFile(path.join(dir, "short.onnx"), encodeModel(short));
+  await rejectsModelError(loadModel(path.join(dir, "short.onnx")), /holds \d+ bytes/);
+  const ext = smallModel().build();
+  externalize(ext, "w.bin");
+  ext.graph!.initializer[0].dims = [1n << 40n];
+  await writeFile(path.join(dir, "w.bin"), new Uint8Array(16));
+  await writeFile(path.join(dir, "ext.onnx"), encodeModel(ext));
+  await rejectsModelError(loadModel(path.join(dir, "ext.onnx")), /more than Nibble can hold/);
+});
+
+test("a graph whose operators are out of order is refused", async () => {
+  const dir = await tempDir();
+  const m = smallModel().build();
+  m.graph!.node.reverse();
+  await writeFile(path.join(dir, "rev.onnx"), encodeModel(m));
+  await rejectsModelError(loadModel(path.join(dir, "rev.onnx")), /out of order/);
+});
+
+test("saveModelAtomic replaces an existing file and leaves no temp files", async () => {
+  const dir = await tempDir();
+  const file = path.join(dir, "out.onnx");
+  await writeFile(file, "old contents");
+  const model = smallModel().build();
+  await saveModelAtomic(model, file);
+  assert.deepEqual(await readFile(file), Buffer.from(encodeModel(model)));
+  assert.deepEqual(await readdir(dir), ["out.onnx"]);
+});
+
+test("a failed save leaves what was at the path untouched and removes its temp file", async () => {
+  const model = smallModel().build();
+  // The target is a folder: the final rename fails after the temp file was written.
+  const dir = await tempDir();
+  const target = path.join(dir, "taken.onnx");
+  await mkdir(target);
+  await writeFile(path.join(target, "keep.txt"), "keep");
+  await rejectsModelError(saveModelAtomic(model, target), /a folder with that name/);
+  assert.deepEqual(await readdir(dir), ["taken.onnx"]);
+  assert.equal(await readFile(path.join(target, "keep.txt"), "utf8"), "keep");
+  // An existing file whose name leaves no room for the temp name: creating the temp file fails.
+  const long = path.join(dir, `${"m".repeat(240)}.onnx`);
+  await writeFile(long, "previous model");
+  await rejectsModelError(saveModelAtomic(model, long), /Could not save/);
+  assert.equal(await readFile(long, "utf8"), "previous model");
+  assert.equal((await readdir(dir)).length, 2);
+  // A folder that does not exist.
+  await rejectsModelError(atomicWrite(path.join(dir, "missing", "x.onnx"), new Uint8Array(4)), /does not exist/);
+  // A model that cannot be encoded never touches the file.
+  const bad = create(ModelProtoSchema, { irVersion: 7n });
+  (bad as unknown as { irVersion: unknown }).irVersion = "not a number";
+  await assert.rejects(saveModelAtomic(bad, long));
+  assert.equal(await readFile(long, "utf8"), "previous model");
+});
