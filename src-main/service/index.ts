@@ -27,19 +27,15 @@ interface RunningJob {
   cancel: () => void;
 }
 
-function workerScript(): { url: URL; execArgv: string[] } {
+function workerScript(): URL {
   const self = new URL(import.meta.url);
-  if (self.pathname.endsWith(".ts")) {
-    // running from source: the worker needs the same TypeScript loader the caller has
-    return { url: new URL("./worker.ts", self), execArgv: ["--import", import.meta.resolve("tsx")] };
-  }
-  return { url: new URL("./worker.js", self), execArgv: [] };
+  // from sources each worker thread needs the TypeScript loader registered again; a build ships worker.js
+  return self.pathname.endsWith(".ts") ? new URL("./worker-source.mjs", self) : new URL("./worker.js", self);
 }
 
 /** Runs one request in a fresh worker; resolves with its output, rejects with a user-facing message. */
 function runInWorker(request: EngineRequest, onEvent: (msg: FromWorker) => void, register?: (job: RunningJob) => void): Promise<EngineOutput> {
-  const { url, execArgv } = workerScript();
-  const worker = new Worker(url, { execArgv });
+  const worker = new Worker(workerScript());
   return new Promise<EngineOutput>((resolve, reject) => {
     let settled = false;
     let cancelled = false;
