@@ -1,0 +1,92 @@
+// Data shaping for the Compare charts, separate from Chart.js so the numbers behind each picture are tested.
+import type { AblationRow, LayerHistogram } from "../../shared/engine-api.ts";
+import type { LayerReport } from "../../shared/types.ts";
+import { METHODS, methodsLabel } from "./presets.ts";
+
+export interface SeriesInput {
+  label: string;
+  layers: LayerReport[];
+}
+
+export interface SqnrChartData {
+  labels: string[];
+  datasets: { label: string; data: (number | null)[] }[];
+}
+
+/** One bar group per layer (graph order of the first run, later runs' extra layers appended), one series per run. */
+export function sqnrChart(runs: SeriesInput[]): SqnrChartData {
+  const labels: string[] = [];
+  const seen = new Set<string>();
+  for (const r of runs)
+    for (const l of r.layers)
+      if (!seen.has(l.name)) {
+        seen.add(l.name);
+        labels.push(l.name);
+      }
+  const datasets = runs.map((r) => {
+    const by = new Map(r.layers.map((l) => [l.name, l.sqnrDb]));
+    return { label: r.label, data: labels.map((n) => by.get(n) ?? null) };
+  });
+  return { labels, datasets };
+}
+
+export interface HistogramChartData {
+  /** step outline of the histogram: two points per bin */
+  points: { x: number; y: number | null }[];
+  clipLo: number;
+  clipHi: number;
+  yMax: number;
+  /** share of the histogram's mass outside the clip range, 0..1 */
+  clippedShare: number;
+}
+
+export function histogramChart(h: LayerHistogram, log: boolean): HistogramChartData {
+  const points: { x: number; y: number | null }[] = [];
+  let total = 0;
+  let clipped = 0;
+  let yMax = 0;
+  for (let i = 0; i < h.counts.length; i++) {
+    const c = h.counts[i];
+    const lo = h.edges[i];
+    const hi = h.edges[i + 1];
+    // Log axes cannot show zero: an empty bin becomes a gap.
+    const y = log && c <= 0 ? null : c;
+    points.push({ x: lo, y }, { x: hi, y });
+    total += c;
+    yMax = Math.max(yMax, c);
+    // Bins straddling a clip point count by the share of their width beyond it.
+    const width = hi - lo;
+    if (width > 0) {
+      const below = Math.max(0, Math.min(hi, h.clipLo) - lo);
+      const above = Math.max(0, hi - Math.max(lo, h.clipHi));
+      clipped += (c * (below + above)) / width;
+    }
+  }
+  return { points, clipLo: h.clipLo, clipHi: h.clipHi, yMax, clippedShare: total > 0 ? clipped / total : 0 };
+}
+
+export interface AblationBar {
+  label: string;
+  value: number;
+  /** which metric the value is: top-1 against labels, or agreement with FP32 */
+  metric: "top1" | "agreement";
+}
+
+const METHOD_ORDER = METHODS.map((m) => m.id as string);
+
+/** Bars in the paper's order: baseline, then single methods, pairs, ..., all; within a size, method order. */
+export function ablationBars(rows: AblationRow[]): AblationBar[] {
+  const key = (r: AblationRow) => r.methods.map((m) => METHOD_ORDER.indexOf(m)).sort((a, b) => a - b);
+  const sorted = [...rows].sort((a, b) => {
+    const ka = key(a);
+    const kb = key(b);
+    if (ka.length !== kb.length) return ka.length - kb.length;
+    for (let i = 0; i < ka.length; i++) if (ka[i] !== kb[i]) return ka[i] - kb[i];
+    return 0;
+  });
+  return sorted.map((r) => ({
+    label: methodsLabel([...r.methods].sort((a, b) => METHOD_ORDER.indexOf(a) - METHOD_ORDER.indexOf(b))),
+    value: r.top1 ?? r.agreement,
+    metric: r.top1 === null ? "agreement" : "top1",
+  }));
+}

@@ -1,0 +1,98 @@
+// The per-layer table of the Compare screen: sorting, filtering and the notes that point users at the
+// layer to blame. Plain data in, plain rows out, so it is tested without a DOM.
+import type { LayerReport } from "../../shared/types.ts";
+import { methodShort } from "./presets.ts";
+
+export type SortKey =
+  | "order"
+  | "name"
+  | "op"
+  | "precision"
+  | "weightBits"
+  | "activationBits"
+  | "sqnrDb"
+  | "rangeKept"
+  | "fractionClipped"
+  | "biasShift";
+
+export type PrecisionFilter = "all" | LayerReport["precision"];
+
+export interface TableQuery {
+  text: string;
+  precision: PrecisionFilter;
+  /** only layers with a note (a method that changed nothing, simulation-only export, the weakest layer) */
+  notedOnly: boolean;
+  sort: SortKey;
+  dir: "asc" | "desc";
+}
+
+export interface LayerRow extends LayerReport {
+  /** position in the graph, from 1 */
+  order: number;
+  notes: string[];
+}
+
+export const DEFAULT_QUERY: TableQuery = { text: "", precision: "all", notedOnly: false, sort: "order", dir: "asc" };
+
+const PRECISION_RANK: Record<LayerReport["precision"], number> = { low: 0, "8bit": 1, float: 2 };
+
+function sortValue(r: LayerRow, key: SortKey): string | number | null {
+  switch (key) {
+    case "precision":
+      return PRECISION_RANK[r.precision];
+    case "name":
+    case "op":
+      return r[key].toLowerCase();
+    default:
+      return r[key];
+  }
+}
+
+/** The low-precision layer with the lowest SQNR: the first one to keep at 8 bits if accuracy dropped. */
+export function weakestLayer(layers: LayerReport[]): string | null {
+  let worst: LayerReport | null = null;
+  for (const l of layers) {
+    if (l.precision !== "low" || l.sqnrDb === null) continue;
+    if (!worst || l.sqnrDb < (worst.sqnrDb as number)) worst = l;
+  }
+  return worst?.name ?? null;
+}
+
+export function toRows(layers: LayerReport[]): LayerRow[] {
+  const weakest = weakestLayer(layers);
+  return layers.map((l, i) => {
+    const notes: string[] = [];
+    if (l.name === weakest) notes.push("Lowest SQNR of the 4-bit layers");
+    if (l.noEffect.length) notes.push(`${l.noEffect.map(methodShort).join(", ")} changed nothing here`);
+    if (l.executable === "simulation") notes.push(`Simulation: ${l.executableWhy}`);
+    return { ...l, order: i + 1, notes };
+  });
+}
+
+export function queryRows(rows: LayerRow[], q: TableQuery): LayerRow[] {
+  const needle = q.text.trim().toLowerCase();
+  const kept = rows.filter(
+    (r) =>
+      (q.precision === "all" || r.precision === q.precision) &&
+      (!q.notedOnly || r.notes.length > 0) &&
+      (needle === "" || r.name.toLowerCase().includes(needle) || r.op.toLowerCase().includes(needle)),
+  );
+  const sign = q.dir === "asc" ? 1 : -1;
+  // Missing values go last in either direction: they are "not measured", not "smallest".
+  return kept.sort((a, b) => {
+    const x = sortValue(a, q.sort);
+    const y = sortValue(b, q.sort);
+    if (x === null || y === null) return x === y ? a.order - b.order : x === null ? 1 : -1;
+    if (x < y) return -sign;
+    if (x > y) return sign;
+    return a.order - b.order;
+  });
+}
+
+/** Clicking a column header: the same column flips direction, a new one starts with the useful end first. */
+export function toggleSort(q: TableQuery, key: SortKey): TableQuery {
+  if (q.sort === key) return { ...q, dir: q.dir === "asc" ? "desc" : "asc" };
+  // Error-like columns are most useful worst-first.
+  const dir = key === "fractionClipped" || key === "biasShift" ? "desc" : "asc";
+  return { ...q, sort: key, dir };
+}
