@@ -1,0 +1,88 @@
+// A few preprocessed images for the data screen, so users can see what the model will see: wrong
+// channel order, a bad crop or a wrong preset is obvious in a picture and in the channel statistics.
+import sharp from "sharp";
+import type { DataPreviewImage } from "../../../shared/engine-api.ts";
+import type { PreprocessConfig } from "../../../shared/types.ts";
+import { checkGeometry, loadPixels, normalisationTables, resolvePreprocess, writeTensor, type ResolvedPreprocess, type TensorSpec } from "./preprocess.ts";
+import type { ImageSet } from "./scan.ts";
+
+export interface PreviewOptions extends TensorSpec {
+  preprocess: PreprocessConfig;
+}
+
+/** Smallest side of a preview picture; CIFAR's 32 px would be a smudge. */
+const MIN_PREVIEW_PX = 96;
+
+/**
+ * Up to `n` images spread evenly over the set (class folders sort together, so the first n would
+ * all be one class). Files that fail to decode are recorded in set.skipped and replaced by the next one.
+ */
+export async function previewImages(set: ImageSet, n: number, opts: PreviewOptions): Promise<DataPreviewImage[]> {
+  checkGeometry(opts.preprocess, opts);
+  const norm = resolvePreprocess(opts.preprocess);
+  const tables = normalisationTables(norm, opts.channels);
+  const total = set.files.length;
+  const out: DataPreviewImage[] = [];
+  const want = Math.min(n, total);
+  for (let k = 0; k < want; k++) {
+    // Start at the k-th evenly spaced file and walk forward past undecodable ones.
+    for (let i = Math.floor((k * total) / want); i < (k + 1 === want ? total : Math.floor(((k + 1) * total) / want)); i++) {
+      const file = set.files[i];
+      let pixels;
+      try {
+        pixels = await loadPixels(file.path, opts.preprocess, opts);
+      } catch (e) {
+        if (!set.skipped.some((s) => s.file === file.rel)) set.skipped.push({ file: file.rel, reason: (e as Error).message });
+        continue;
+      }
+      // NCHW regardless of the model's layout: only the values matter here, and planes are easier.
+      const tensor = new Float32Array(opts.channels * opts.height * opts.width);
+      writeTensor(pixels, tables, norm.bgr, "NCHW", tensor, 0);
+      out.push({ file: file.rel, png: await toPngDataUrl(tensor, norm, opts), channels: channelStats(tensor, opts.channels) });
+      break;
+    }
+  }
+  return out;
+}
+
+function channelStats(tensor: Float32Array, channels: number): DataPreviewImage["channels"] {
+  const hw = tensor.length / channels;
+  return Array.from({ length: channels }, (_, c) => {
+    let sum = 0;
+    let sq = 0;
+    let min = Infinity;
+    let max = -Infinity;
+    for (let i = c * hw; i < (c + 1) * hw; i++) {
+      const v = tensor[i];
+      sum += v;
+      sq += v * v;
+      if (v < min) min = v;
+      if (v > max) max = v;
+    }
+    const mean = sum / hw;
+    return { mean, std: Math.sqrt(Math.max(0, sq / hw - mean * mean)), min, max };
+  });
+}
+
+/**
+ * Inverts the normalisation of an NCHW tensor back to 0..255 RGB (or gray), so the picture is built
+ * from exactly what the model receives, then enlarges it with nearest neighbour to keep pixels sharp.
+ */
+async function toPngDataUrl(tensor: Float32Array, p: ResolvedPreprocess, spec: TensorSpec): Promise<string> {
+  const { channels: C, height: H, width: W } = spec;
+  const hw = H * W;
+  const rgb = Buffer.alloc(hw * C);
+  for (let c = 0; c < C; c++) {
+    const dst = C === 3 && p.bgr ? 2 - c : c; // model channel c back to its RGB position
+    for (let i = 0; i < hw; i++) {
+      const v = (tensor[c * hw + i] * p.std[c] + p.mean[c]) / p.scale;
+      rgb[i * C + dst] = Math.min(255, Math.max(0, Math.round(v)));
+    }
+  }
+  const factor = Math.max(1, Math.ceil(MIN_PREVIEW_PX / Math.min(H, W)));
+  const png = await sharp(rgb, { raw: { width: W, height: H, channels: C as 1 | 3 } })
+    .resize(W * factor, H * factor, { kernel: "nearest" })
+    .png()
+    .toBuffer();
+  return `data:image/png;base64,${png.toString("base64")}`;
+}
