@@ -2,7 +2,7 @@
 // activations through QuantizeLinear/DequantizeLinear, so onnxruntime computes exactly the grid the plan chose.
 import { clone, create } from "@bufbuild/protobuf";
 import { AttributeProtoSchema, AttributeProto_AttributeType, ModelProtoSchema, NodeProtoSchema, StringStringEntryProtoSchema, type ModelProto, type NodeProto, type TensorProto } from "onnx-buf";
-import { float32Tensor, packedIntTensor } from "../onnx/tensor.ts";
+import { float32Tensor, int64Tensor, packedIntTensor } from "../onnx/tensor.ts";
 import type { ActivationPlan, LayerPlan, WeightPlan } from "./plan.ts";
 import { upgradeOpset } from "./upgrade-opset.ts";
 
@@ -43,51 +43,102 @@ interface Emitted {
   initializers: TensorProto[];
 }
 
-function exportWeight(plan: LayerPlan, weight: WeightPlan, shape: number[], out: string, unique: (s: string) => string): Emitted & { container: IntType; exact: boolean } {
+/** The elements of the channels `picked` (indices along `axis`), in that order. */
+function selectChannels(codes: Uint8Array, shape: number[], axis: number, picked: number[]): Uint8Array {
+  const channels = shape[axis];
+  const outer = shape.slice(0, axis).reduce((a, b) => a * b, 1);
+  const inner = shape.slice(axis + 1).reduce((a, b) => a * b, 1);
+  const out = new Uint8Array(outer * picked.length * inner);
+  let k = 0;
+  for (let o = 0; o < outer; o++)
+    for (const c of picked) {
+      const from = (o * channels + c) * inner;
+      out.set(codes.subarray(from, from + inner), k);
+      k += inner;
+    }
+  return out;
+}
+
+/**
+ * One DequantizeLinear over the channels `picked`, stored in the narrowest container their bits allow.
+ * DQ gives (q − z)·s with q = code − half; the plan wants code·s + offset, so z = −half − offset/s
+ * where that is an integer in range, and whatever is left over is returned as a per-channel remainder.
+ */
+function dequantizeGroup(weight: WeightPlan, shape: number[], axis: number, picked: number[], base: string, nodeName: string, out: string, unique: (s: string) => string) {
+  const maxBits = Math.max(...picked.map((c) => weight.bits[c]));
+  const container: IntType = maxBits <= 4 ? "INT4" : "INT8";
+  const half = container === "INT4" ? 8 : 128;
+  const [zMin, zMax] = RANGES[container];
+  const codes = selectChannels(weight.codes, shape, axis, picked);
+  const signed = Int8Array.from(codes, (v) => v - half);
+  const scale = new Float32Array(picked.length);
+  const zero = new Int8Array(picked.length);
+  const remainder = new Float32Array(picked.length);
+  picked.forEach((c, i) => {
+    const s = Math.fround(weight.scale[c]);
+    scale[i] = s;
+    zero[i] = Math.min(zMax, Math.max(zMin, Math.round(-half - weight.offset[c] / s)));
+    remainder[i] = weight.offset[c] + (half + zero[i]) * s;
+  });
+  const groupShape = shape.map((d, i) => (i === axis ? picked.length : d));
+  const names = { q: unique(`${base}_quantized`), s: unique(`${base}_scale`), z: unique(`${base}_zero_point`) };
+  return {
+    container,
+    remainder,
+    initializers: [packedIntTensor(names.q, groupShape, signed, container), float32Tensor(names.s, [picked.length], scale), packedIntTensor(names.z, [picked.length], zero, container)],
+    node: node("DequantizeLinear", unique(nodeName), [names.q, names.s, names.z], [out], axis),
+  };
+}
+
+function exportWeight(plan: LayerPlan, weight: WeightPlan, shape: number[], out: string, unique: (s: string) => string): Emitted & { container: string; exact: boolean } {
   const axis = plan.layer.weightAxis;
   const channels = shape[axis];
-  const maxBits = Math.max(...weight.bits);
-  const container: IntType = maxBits <= 4 ? "INT4" : "INT8";
-  const half = maxBits <= 4 ? 8 : 128;
-  const [zMin, zMax] = RANGES[container];
-  const signed = new Int8Array(weight.codes.length);
-  for (let i = 0; i < signed.length; i++) signed[i] = weight.codes[i] - half;
-  const scale = new Float32Array(channels);
-  const zero = new Int8Array(channels);
-  const remainder = new Float32Array(channels);
-  let exact = true;
-  for (let c = 0; c < channels; c++) {
-    const s = Math.fround(weight.scale[c]);
-    scale[c] = s;
-    // DQ gives (code − half − z)·s; the plan wants code·s + offset, so z = −half − offset/s when that is an integer
-    const z = Math.min(zMax, Math.max(zMin, Math.round(-half - weight.offset[c] / s)));
-    zero[c] = z;
-    const r = weight.offset[c] + (half + z) * s;
-    if (Math.abs(r) > 1e-5 * s) exact = false;
-    remainder[c] = r;
-  }
   const base = plan.layer.weightName;
-  const names = { q: unique(`${base}_quantized`), s: unique(`${base}_scale`), z: unique(`${base}_zero_point`) };
-  const initializers = [
-    packedIntTensor(names.q, shape, signed, container),
-    float32Tensor(names.s, [channels], scale),
-    packedIntTensor(names.z, [channels], zero, container),
-  ];
-  if (exact) {
-    return { nodes: [node("DequantizeLinear", unique(`${plan.layer.name}_weight_dq`), [names.q, names.s, names.z], [out], axis)], initializers, container, exact };
+  const all = Array.from({ length: channels }, (_, c) => c);
+  const narrow = all.filter((c) => weight.bits[c] <= 4);
+  const wide = all.filter((c) => weight.bits[c] > 4);
+  const nodes: NodeProto[] = [];
+  const initializers: TensorProto[] = [];
+  const remainder = new Float32Array(channels);
+  let dequantized: string;
+  let container: string;
+  if (narrow.length && wide.length) {
+    // bit allocation gave a few channels more than 4 bits: keep the rest at INT4 rather than widen the whole layer
+    const order = [...narrow, ...wide];
+    const parts = [narrow, wide].map((picked, g) =>
+      dequantizeGroup(weight, shape, axis, picked, base, `${plan.layer.name}_weight_dq`, unique(`${base}_dequantized_part${g}`), unique),
+    );
+    const concat = unique(`${base}_dequantized_grouped`);
+    const inverse = new Array<number>(channels);
+    order.forEach((c, i) => (inverse[c] = i));
+    const indices = unique(`${base}_channel_order`);
+    dequantized = unique(`${base}_dequantized`);
+    parts.forEach((p, g) => {
+      nodes.push(p.node);
+      initializers.push(...p.initializers);
+      [narrow, wide][g].forEach((c, i) => (remainder[c] = p.remainder[i]));
+    });
+    initializers.push(int64Tensor(indices, [channels], inverse));
+    nodes.push(node("Concat", unique(`${plan.layer.name}_weight_concat`), parts.map((p) => p.node.output[0]), [concat], axis));
+    nodes.push(node("Gather", unique(`${plan.layer.name}_weight_order`), [concat, indices], [dequantized], axis));
+    container = "INT4+INT8";
+  } else {
+    dequantized = unique(`${base}_dequantized`);
+    const p = dequantizeGroup(weight, shape, axis, all, base, `${plan.layer.name}_weight_dq`, dequantized, unique);
+    nodes.push(p.node);
+    initializers.push(...p.initializers);
+    remainder.set(p.remainder);
+    container = p.container;
   }
-  const dq = unique(`${base}_dequantized`);
-  const off = unique(`${base}_correction`);
-  initializers.push(float32Tensor(off, broadcastShape(shape.length, axis, channels), remainder));
-  return {
-    nodes: [
-      node("DequantizeLinear", unique(`${plan.layer.name}_weight_dq`), [names.q, names.s, names.z], [dq], axis),
-      node("Add", unique(`${plan.layer.name}_weight_correction`), [dq, off], [out]),
-    ],
-    initializers,
-    container,
-    exact,
-  };
+  const exact = remainder.every((r, c) => Math.abs(r) <= 1e-5 * Math.fround(weight.scale[c]));
+  if (exact) {
+    nodes[nodes.length - 1].output[0] = out;
+  } else {
+    const off = unique(`${base}_correction`);
+    initializers.push(float32Tensor(off, broadcastShape(shape.length, axis, channels), remainder));
+    nodes.push(node("Add", unique(`${plan.layer.name}_weight_correction`), [dequantized, off], [out]));
+  }
+  return { nodes, initializers, container, exact };
 }
 
 interface ChannelGrid {
@@ -203,7 +254,7 @@ export function exportQuantizedModel(input: ExportInput): ExportResult {
     const plan = byNode.get(n.name);
     if (!plan) continue;
     const reasons: string[] = [];
-    let weightContainer: IntType | null = null;
+    let weightContainer: string | null = null;
     let activationContainer: IntType | null = null;
     if (plan.weight) {
       const shape = input.weightShapes.get(plan.layer.weightName)!;

@@ -41,6 +41,8 @@ export interface ActivationPlan {
   /** how the interval was chosen, for the report */
   source: "aciq" | "minmax" | "minmax-8bit" | "percentile" | "mse";
   rangeKept: number;
+  /** false when the chosen intervals are, within 0.1% of the range seen, plain min/max */
+  clipsDiffer: boolean;
 }
 
 export interface LayerPlan {
@@ -143,7 +145,7 @@ export function planActivation(layer: PlanLayer, stats: TensorStatistics, bits: 
     const g = gridParams(lo, range, 8);
     return {
       tensor: layer.output, granularity: "per-tensor", bits: [8], lo: [lo], range: [range], scale: [g.scale], zeroPoint: [g.zeroPoint],
-      halfRange, source: "minmax-8bit", rangeKept: keptFraction([lo], [range], [min], [max]),
+      halfRange, source: "minmax-8bit", rangeKept: keptFraction([lo], [range], [min], [max]), clipsDiffer: false,
     };
   }
   const perChannel = config.activations === "per-channel" && stats.perChannel !== null;
@@ -196,7 +198,12 @@ export function planActivation(layer: PlanLayer, stats: TensorStatistics, bits: 
   }
   return {
     tensor: layer.output, granularity: perChannel ? "per-channel" : "per-tensor", bits: channelBits, lo, range, scale, zeroPoint,
-    halfRange, source, rangeKept: keptFraction(lo, range, min, halfRange ? min.map(() => 0) : max, halfRange),
+    halfRange, source, rangeKept: keptFraction(lo, range, min, max, halfRange),
+    clipsDiffer: lo.some((l, i) => {
+      const plain = minmaxInterval(min[i], max[i], halfRange);
+      const tol = 1e-3 * Math.max(max[i] - min[i], 1e-12);
+      return Math.abs(l - plain.lo) > tol || Math.abs(l + range[i] - plain.lo - plain.range) > tol;
+    }),
   };
 }
 

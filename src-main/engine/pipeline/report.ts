@@ -52,7 +52,7 @@ function noEffect(plan: LayerPlan): Method[] {
   const uniform = (bits: number[]) => bits.every((b) => b === bits[0]);
   if (plan.applied.includes("bitalloc-w") && plan.weight && uniform(plan.weight.bits)) none.push("bitalloc-w");
   if (plan.applied.includes("bitalloc-a") && plan.activation && uniform(plan.activation.bits)) none.push("bitalloc-a");
-  if (plan.applied.includes("aciq") && plan.activation && plan.activation.rangeKept >= 0.999) none.push("aciq");
+  if (plan.applied.includes("aciq") && plan.activation && !plan.activation.clipsDiffer) none.push("aciq");
   if (plan.applied.includes("biascorr") && plan.weight && (plan.weight.biasShift ?? 0) < 1e-6) none.push("biascorr");
   return none;
 }
