@@ -1,6 +1,7 @@
 // What a worker thread runs: one engine job, start to finish, with progress and cancellation.
 import type { AblationRow, DataPreview, JobRequest, JobResult } from "../../shared/engine-api.ts";
 import { ALL_METHODS, type Method, type ModelSummary, type Progress } from "../../shared/types.ts";
+import { DataError } from "../engine/data/errors.ts";
 import { previewImages } from "../engine/data/preview.ts";
 import { scanImages } from "../engine/data/scan.ts";
 import { inspectModel } from "../engine/onnx/inspect.ts";
@@ -46,6 +47,10 @@ export async function runEngineJob(req: EngineRequest, ctx: JobContext): Promise
       const prepared = prepareModel(await loadModel(req.model));
       const set = await scanImages(req.dir);
       const samples = await previewImages(set, req.count, { ...requireImageInput(prepared), preprocess: req.preprocess });
+      if (samples.length === 0) {
+        const why = set.skipped.slice(0, 3).map((s) => `${s.file}: ${s.reason}`).join("; ");
+        throw new DataError(`None of the images in ${set.root} could be read (${why}). Choose a folder of JPEG, PNG, WebP, BMP, TIFF or GIF images.`);
+      }
       return { result: { kind: "preview", preview: { dir: set.root, images: set.files.length, classes: set.classes, skipped: set.skipped, samples } } };
     }
     case "evaluate-fp32": {
