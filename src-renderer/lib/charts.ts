@@ -8,6 +8,17 @@ export interface SeriesInput {
   layers: LayerReport[];
 }
 
+/**
+ * A readable axis label for an ONNX node name: exporters write paths such as "/layer1/layer1.0/conv1/Conv";
+ * the leading slash, the operator suffix and a parent repeated by its child add nothing.
+ */
+export function shortLayerName(name: string): string {
+  const parts = name.split("/").filter(Boolean);
+  if (parts.length > 1 && /^(Conv|Gemm|MatMul)(_\d+)?$/.test(parts[parts.length - 1])) parts.pop();
+  const kept = parts.filter((p, i) => !(i + 1 < parts.length && parts[i + 1].startsWith(p)));
+  return kept.join("/") || name;
+}
+
 export interface SqnrChartData {
   labels: string[];
   datasets: { label: string; data: (number | null)[] }[];
@@ -36,8 +47,10 @@ export interface HistogramChartData {
   clipLo: number;
   clipHi: number;
   yMax: number;
-  /** share of the histogram's mass outside the clip range, 0..1 */
+  /** share of the histogram's mass outside the clip range, 0..1 (a fused ReLU's negatives excluded) */
   clippedShare: number;
+  /** the clip is half-range and values below zero were seen: a ReLU zeroes them */
+  reluZeroes: boolean;
 }
 
 export function histogramChart(h: LayerHistogram, log: boolean): HistogramChartData {
@@ -45,6 +58,7 @@ export function histogramChart(h: LayerHistogram, log: boolean): HistogramChartD
   let total = 0;
   let clipped = 0;
   let yMax = 0;
+  const reluFloor = h.clipLo >= 0 ? 0 : -Infinity;
   for (let i = 0; i < h.counts.length; i++) {
     const c = h.counts[i];
     const lo = h.edges[i];
@@ -54,15 +68,16 @@ export function histogramChart(h: LayerHistogram, log: boolean): HistogramChartD
     points.push({ x: lo, y }, { x: hi, y });
     total += c;
     yMax = Math.max(yMax, c);
-    // Bins straddling a clip point count by the share of their width beyond it.
+    // Bins straddling a clip point count by the share of their width beyond it. With a half-range
+    // clip (a fused ReLU) negative values are zeroed by the ReLU itself: that is not clipping.
     const width = hi - lo;
     if (width > 0) {
-      const below = Math.max(0, Math.min(hi, h.clipLo) - lo);
+      const below = Math.max(0, Math.min(hi, h.clipLo) - Math.max(lo, reluFloor));
       const above = Math.max(0, hi - Math.max(lo, h.clipHi));
       clipped += (c * (below + above)) / width;
     }
   }
-  return { points, clipLo: h.clipLo, clipHi: h.clipHi, yMax, clippedShare: total > 0 ? clipped / total : 0 };
+  return { points, clipLo: h.clipLo, clipHi: h.clipHi, yMax, clippedShare: total > 0 ? clipped / total : 0, reluZeroes: h.clipLo >= 0 && h.observedMin < 0 };
 }
 
 export interface AblationBar {

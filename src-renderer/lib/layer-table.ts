@@ -20,7 +20,7 @@ export type PrecisionFilter = "all" | LayerReport["precision"];
 export interface TableQuery {
   text: string;
   precision: PrecisionFilter;
-  /** only layers with a note (a method that changed nothing, simulation-only export, the weakest layer) */
+  /** only layers with a note (the weakest layer, a method that changed nothing) */
   notedOnly: boolean;
   sort: SortKey;
   dir: "asc" | "desc";
@@ -64,7 +64,6 @@ export function toRows(layers: LayerReport[]): LayerRow[] {
     const notes: string[] = [];
     if (l.name === weakest) notes.push("Lowest SQNR of the 4-bit layers");
     if (l.noEffect.length) notes.push(`${l.noEffect.map(methodShort).join(", ")} changed nothing here`);
-    if (l.executable === "simulation") notes.push(`Simulation: ${l.executableWhy}`);
     return { ...l, order: i + 1, notes };
   });
 }

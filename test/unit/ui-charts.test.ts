@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import type { LayerReport } from "../../shared/types.ts";
-import { ablationBars, histogramChart, sqnrChart } from "../../src-renderer/lib/charts.ts";
+import { ablationBars, histogramChart, shortLayerName, sqnrChart } from "../../src-renderer/lib/charts.ts";
 
 const L = (name: string, sqnrDb: number | null) => ({ name, sqnrDb }) as LayerReport;
 
@@ -61,4 +61,20 @@ test("ablation bars follow the paper's order and fall back to agreement without 
   );
   assert.ok(bars.every((b) => b.metric === "top1"));
   assert.deepEqual(ablationBars([{ methods: [], top1: null, agreement: 97.5 }]), [{ label: "Baseline", value: 97.5, metric: "agreement" }]);
+});
+
+test("half-range clips: negatives zeroed by the fused ReLU are not counted as clipped", () => {
+  const h = { edges: [-2, -1, 0, 1, 2], counts: [30, 20, 40, 10], clipLo: 0, clipHi: 1.5, observedMin: -2, observedMax: 2 };
+  const d = histogramChart(h, false);
+  assert.ok(Math.abs(d.clippedShare - 5 / 100) < 1e-12);
+  assert.equal(d.reluZeroes, true);
+  assert.equal(histogramChart({ ...h, clipLo: -1.5 }, false).reluZeroes, false);
+});
+
+test("layer names are shortened for chart axes without losing what tells them apart", () => {
+  assert.equal(shortLayerName("/layer1/layer1.0/conv1/Conv"), "layer1.0/conv1");
+  assert.equal(shortLayerName("/conv1/Conv"), "conv1");
+  assert.equal(shortLayerName("/linear/Gemm"), "linear");
+  assert.equal(shortLayerName("features.0.weight_conv"), "features.0.weight_conv");
+  assert.equal(shortLayerName("/Conv"), "Conv");
 });
