@@ -1,21 +1,10 @@
 // `npm start`: the desktop app where Electron's binary is installed; otherwise say how to use the web host.
 import { spawn } from "node:child_process";
-import { existsSync } from "node:fs";
-import { createRequire } from "node:module";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { electronBinary } from "../src-main/electron/binary.ts";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
-
-/** The Electron binary's path, or null when the package is installed without it (as on CI machines). */
-export function electronBinary(): string | null {
-  try {
-    const bin = createRequire(import.meta.url)("electron") as unknown;
-    return typeof bin === "string" && existsSync(bin) ? bin : null;
-  } catch {
-    return null;
-  }
-}
 
 const bin = electronBinary();
 if (!bin) {
