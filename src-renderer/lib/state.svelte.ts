@@ -49,15 +49,6 @@ export interface ExportRecord {
 
 const PREVIEW_COUNT = 8;
 
-/** The engine lists image files by name; only decoding the samples shows that none of them can be read. */
-function unusableFolder(p: DataPreview): string | null {
-  const what = "Choose a folder that contains JPEG, PNG, WebP, BMP or TIFF images.";
-  if (p.images === 0) return `No images found in ${p.dir}. ${what}`;
-  if (p.samples.length > 0) return null;
-  const first = p.skipped[0];
-  return `None of the images in ${p.dir} could be read${first ? ` (${first.file}: ${first.reason})` : ""}. ${what}`;
-}
-
 function emptyFolder(): FolderState {
   return { dir: null, preview: null, busy: false, error: null };
 }
@@ -161,7 +152,7 @@ export class AppState {
       // A newer choice may have replaced this folder while the preview was being made.
       if (f.dir !== dir) return;
       f.preview = preview;
-      f.error = unusableFolder(preview);
+      f.error = null;
     } catch (e) {
       if (f.dir === dir) {
         f.preview = null;

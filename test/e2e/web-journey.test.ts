@@ -238,6 +238,16 @@ test("Ablation: every combination of the four methods, measured, feeds the ablat
   await screenshot(page, "07-compare-ablation");
 });
 
+test("the dark theme follows the system, charts included", { skip }, async () => {
+  const background = () => page.evaluate(() => getComputedStyle(document.body).backgroundColor);
+  const light = await background();
+  await page.emulateMedia({ colorScheme: "dark" });
+  await page.waitForFunction((before) => getComputedStyle(document.body).backgroundColor !== before, light);
+  assert.notEqual(await background(), light);
+  await screenshot(page, "09-compare-dark");
+  await page.emulateMedia({ colorScheme: "light" });
+});
+
 test("the page raised no script error and no CSP violation along the way", { skip }, () => {
   assert.deepEqual(problems, []);
 });
