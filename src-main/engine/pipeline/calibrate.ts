@@ -1,25 +1,33 @@
-// The calibration stage: run the FP32 model with every quantized layer's output exposed, and reduce each
-// output to static statistics as the batches stream by. Memory is O(channels), not O(images).
-import { StaticStats } from "../quant/stats.ts";
+// The calibration stage: run the FP32 model over the calibration images and reduce each quantized layer's
+// output to static statistics (ALGORITHMS.md §6: per-image statistics, averaged over images). The reductions
+// run inside onnxruntime (stats-graph.ts); memory is O(channels), not O(images).
+import type { ModelProto } from "onnx-buf";
+import { StaticStats, type StatsArrays } from "../quant/stats.ts";
 import { ChannelHistograms } from "./histogram.ts";
 import { StageProgress, throwIfAborted, type ProgressListener } from "./progress.ts";
-import { openSession, runBatch, tensorData, type InputGeometry } from "./runtime.ts";
+import { openSession, runBatch, tensorData, type InputGeometry, type ort } from "./runtime.ts";
+import { buildStatsModel, type Moment, type StatsTap } from "./stats-graph.ts";
 import type { TensorStatistics } from "./statistics.ts";
+import { encodeModel } from "../onnx/model-io.ts";
 
 export interface CalibrationBatch {
   data: Float32Array;
   count: number;
 }
 
+/** Which images also feed per-channel histograms: none, the first few (for charts), or all (for calibrators). */
+export type HistogramScope = "none" | "sample" | "all";
+const SAMPLE_IMAGES = 256;
+
 export interface CalibrationInput {
-  /** the prepared model with `taps` added as graph outputs */
-  model: Uint8Array;
+  /** the prepared FP32 model */
+  model: ModelProto;
   geometry: InputGeometry;
-  taps: string[];
+  /** layer outputs to reduce; per-channel ones are conv outputs [N, C, ...spatial] */
+  taps: StatsTap[];
   images: number;
   batches: AsyncIterable<CalibrationBatch>;
-  /** per-channel histograms over every image, for the percentile and MSE calibrators */
-  histograms: boolean;
+  histograms: HistogramScope;
   signal?: AbortSignal;
   onProgress?: ProgressListener;
 }
@@ -31,48 +39,94 @@ interface Reducer {
   histograms: ChannelHistograms | null;
 }
 
-/** [N, C, H, W] with spatial extent is reduced per channel; anything else per tensor (ALGORITHMS.md §2.6). */
-function layoutOf(dims: readonly number[]): { channels: number; inner: number; perChannel: boolean } {
-  const perSample = dims.slice(1).reduce((a, b) => a * b, 1);
-  if (dims.length === 4 && dims[2] * dims[3] > 1) return { channels: dims[1], inner: dims[2] * dims[3], perChannel: true };
-  return { channels: 1, inner: perSample, perChannel: false };
+function moments(out: Record<string, ort.Tensor>, names: Record<Moment, string>, elements: number): StatsArrays {
+  const f64 = (name: string) => Float64Array.from(tensorData(out[name]));
+  const ss = f64(names.ss);
+  return {
+    min: f64(names.min),
+    max: f64(names.max),
+    mean: f64(names.mean),
+    mad: f64(names.mad),
+    // unbiased, as the reference's torch.std
+    std: ss.map((v) => (elements > 1 ? Math.sqrt(v / (elements - 1)) : 0)),
+  };
+}
+
+/**
+ * Per-image statistics of the whole tensor from its per-channel ones (every channel has `spatial` elements):
+ * exact for min, max, mean and std; exact for the mean absolute deviation only when spatial is 1, otherwise
+ * it must come from the graph, and this returns NaN so nothing can use it by mistake.
+ */
+export function tensorFromChannels(ch: StatsArrays, n: number, channels: number, spatial: number): StatsArrays {
+  const t = { min: new Float64Array(n), max: new Float64Array(n), mean: new Float64Array(n), mad: new Float64Array(n), std: new Float64Array(n) };
+  const count = channels * spatial;
+  for (let s = 0; s < n; s++) {
+    const base = s * channels;
+    let min = Infinity;
+    let max = -Infinity;
+    let mean = 0;
+    for (let c = 0; c < channels; c++) {
+      min = Math.min(min, ch.min[base + c]);
+      max = Math.max(max, ch.max[base + c]);
+      mean += ch.mean[base + c];
+    }
+    mean /= channels;
+    let ss = 0;
+    let absDev = 0;
+    for (let c = 0; c < channels; c++) {
+      const d = ch.mean[base + c] - mean;
+      const within = spatial > 1 ? ch.std[base + c] ** 2 * (spatial - 1) : 0;
+      ss += within + spatial * d * d;
+      absDev += Math.abs(d);
+    }
+    t.min[s] = min;
+    t.max[s] = max;
+    t.mean[s] = mean;
+    t.mad[s] = spatial === 1 ? absDev / channels : NaN;
+    t.std[s] = count > 1 ? Math.sqrt(ss / (count - 1)) : 0;
+  }
+  return t;
 }
 
 export async function collectStatistics(input: CalibrationInput): Promise<Map<string, TensorStatistics>> {
-  const session = await openSession(input.model);
+  const { model, taps } = buildStatsModel(input.model, input.taps, input.histograms !== "none");
+  const session = await openSession(encodeModel(model));
+  const statOutputs = taps.flatMap((t) => [...Object.values(t.channel ?? {}), ...Object.values(t.tensor_ ?? {}), t.shape]);
+  const rawOutputs = taps.map((t) => t.tensor);
   const reducers = new Map<string, Reducer>();
   const progress = new StageProgress("statistics", input.images, input.onProgress);
   let done = 0;
+  const fetchesFor = (seen: number) =>
+    input.histograms === "all" || (input.histograms === "sample" && seen < SAMPLE_IMAGES) ? [...statOutputs, ...rawOutputs] : statOutputs;
   try {
     const iterator = input.batches[Symbol.asyncIterator]();
     let next = await iterator.next();
-    // run batch k+1 on onnxruntime's threads while this thread reduces batch k
-    let pending = next.done ? null : runBatch(session, input.geometry, next.value.data, next.value.count, input.taps);
+    // onnxruntime runs batch k+1 on its own threads while this thread reduces batch k
+    let pending = next.done ? null : runBatch(session, input.geometry, next.value.data, next.value.count, fetchesFor(0));
     while (pending && !next.done) {
       const count = next.value.count;
-      const outputs = await pending;
+      const out = await pending;
       throwIfAborted(input.signal);
       next = await iterator.next();
-      pending = next.done ? null : runBatch(session, input.geometry, next.value.data, next.value.count, input.taps);
-      for (const tap of input.taps) {
-        const t = outputs[tap];
-        const dims = t.dims as number[];
-        const { channels, inner, perChannel } = layoutOf(dims);
-        let r = reducers.get(tap);
+      pending = next.done ? null : runBatch(session, input.geometry, next.value.data, next.value.count, fetchesFor(done + count));
+      for (const tap of taps) {
+        const dims = Array.from(out[tap.shape].data as BigInt64Array, Number);
+        const spatial = dims.slice(2).reduce((a, b) => a * b, 1);
+        const perChannel = tap.channel !== null && dims.length >= 3 && spatial > 1;
+        const channels = perChannel ? dims[1] : 1;
+        let r = reducers.get(tap.tensor);
         if (!r) {
-          r = {
-            stats: new StaticStats(channels),
-            sampleShape: dims.slice(1),
-            perChannel,
-            histograms: input.histograms ? new ChannelHistograms(channels) : null,
-          };
-          reducers.set(tap, r);
+          r = { stats: new StaticStats(channels), sampleShape: dims.slice(1), perChannel, histograms: input.histograms === "none" ? null : new ChannelHistograms(channels) };
+          reducers.set(tap.tensor, r);
         }
-        const data = tensorData(t);
-        r.stats.addPerSample(data, count, channels, inner);
-        r.histograms?.add(data, count, channels, inner);
-        t.dispose();
+        const perSample = dims.slice(1).reduce((a, b) => a * b, 1);
+        const channelMoments = tap.channel ? moments(out, tap.channel, spatial) : null;
+        const perTensor = tap.tensor_ ? moments(out, tap.tensor_, perSample) : tensorFromChannels(channelMoments!, count, dims[1], spatial);
+        r.stats.addSampleStats(perChannel ? channelMoments! : perTensor, perTensor, count);
+        const raw = out[tap.tensor];
+        if (raw && r.histograms) r.histograms.add(tensorData(raw), count, channels, raw.size / count / channels);
       }
+      for (const t of Object.values(out)) t.dispose();
       done += count;
       progress.update(done);
     }

@@ -109,15 +109,14 @@ export async function calibrate(req: Omit<QuantizeRequest, "eval" | "layerErrors
   lap("prepare");
   throwIfAborted(req.signal);
   const calibSet = await scanImages(req.calib.dir, { limit: req.calib.limit, seed: req.calib.seed });
-  const taps = prepared.layers.map((l) => l.output);
   const needHistograms = !req.config.methods.includes("aciq") && req.config.baseline !== "minmax";
   const statistics = await collectStatistics({
-    model: encodeModel(withOutputs(prepared.model, taps)),
+    model: prepared.model,
     geometry,
-    taps,
+    taps: prepared.layers.map((l) => ({ tensor: l.output, perChannel: l.info.op === "Conv", wholeTensor: req.config.activations === "per-tensor" })),
     images: calibSet.files.length,
     batches: imageBatches(calibSet, geometry, req.preprocess, req.signal),
-    histograms: needHistograms || req.histograms === true,
+    histograms: needHistograms ? "all" : req.histograms ? "sample" : "none",
     signal: req.signal,
     onProgress: req.onProgress,
   });

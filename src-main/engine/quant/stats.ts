@@ -185,6 +185,19 @@ export class StaticStats {
     }
   }
 
+  /**
+   * n units whose statistics were computed elsewhere (e.g. by reductions inside the model):
+   * per-channel entry s·channels + c and per-tensor entry s, as sampleChannelStats/sampleTensorStats lay them out.
+   */
+  addSampleStats(perChannel: StatsArrays, perTensor: StatsArrays, n: number): void {
+    if (perChannel.mean.length !== n * this.channels) throw new RangeError(`expected ${n}×${this.channels} channel statistics, got ${perChannel.mean.length}`);
+    for (let s = 0; s < n; s++) {
+      this.addChannelUnit(perChannel, s * this.channels);
+      this.addTensorUnit(perTensor, s, perTensor.min[s], perTensor.max[s]);
+      this.units++;
+    }
+  }
+
   /** The whole batch x ([n, channels, inner]) is one unit. */
   addBatch(x: Float32Array, n: number, channels: number, inner: number): void {
     this.checkChannels(channels);
