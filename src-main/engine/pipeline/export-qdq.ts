@@ -2,6 +2,7 @@
 // activations through QuantizeLinear/DequantizeLinear, so onnxruntime computes exactly the grid the plan chose.
 import { clone, create } from "@bufbuild/protobuf";
 import { AttributeProtoSchema, AttributeProto_AttributeType, ModelProtoSchema, NodeProtoSchema, StringStringEntryProtoSchema, type ModelProto, type NodeProto, type TensorProto } from "onnx-buf";
+import { nameGenerator } from "../onnx/graph.ts";
 import { float32Tensor, int64Tensor, packedIntTensor } from "../onnx/tensor.ts";
 import type { ActivationPlan, LayerPlan, WeightPlan } from "./plan.ts";
 import { upgradeOpset } from "./upgrade-opset.ts";
@@ -229,19 +230,7 @@ export interface ExportInput {
 export function exportQuantizedModel(input: ExportInput): ExportResult {
   const model = clone(ModelProtoSchema, input.model);
   const graph = model.graph!;
-  const taken = new Set<string>();
-  for (const n of graph.node) {
-    n.output.forEach((o) => taken.add(o));
-    n.input.forEach((i) => taken.add(i));
-    if (n.name) taken.add(n.name);
-  }
-  graph.initializer.forEach((t) => taken.add(t.name));
-  const unique = (baseName: string): string => {
-    let name = baseName;
-    for (let i = 1; taken.has(name); i++) name = `${baseName}_${i}`;
-    taken.add(name);
-    return name;
-  };
+  const unique = nameGenerator(graph);
   const notes = upgradeOpset(model, unique);
 
   const byNode = new Map(input.plans.filter((p) => p.precision !== "float").map((p) => [p.layer.name, p]));
