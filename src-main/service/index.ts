@@ -34,8 +34,13 @@ function workerScript(): URL {
 }
 
 /** Runs one request in a fresh worker; resolves with its output, rejects with a user-facing message. */
-function runInWorker(request: EngineRequest, onEvent: (msg: FromWorker) => void, register?: (job: RunningJob) => void): Promise<EngineOutput> {
-  const worker = new Worker(workerScript());
+export interface ServiceOptions {
+  /** heap limit of each engine thread; exceeding it ends that job, never the host */
+  workerMemoryMb?: number;
+}
+
+function runInWorker(request: EngineRequest, options: ServiceOptions, onEvent: (msg: FromWorker) => void, register?: (job: RunningJob) => void): Promise<EngineOutput> {
+  const worker = new Worker(workerScript(), options.workerMemoryMb ? { resourceLimits: { maxOldGenerationSizeMb: options.workerMemoryMb } } : {});
   return new Promise<EngineOutput>((resolve, reject) => {
     let settled = false;
     let cancelled = false;
@@ -50,7 +55,10 @@ function runInWorker(request: EngineRequest, onEvent: (msg: FromWorker) => void,
       else if (msg.type === "done") finish(() => resolve({ result: msg.result, bytes: msg.bytes }));
       else finish(() => reject(Object.assign(new Error(msg.message), { cancelled: msg.cancelled })));
     });
-    worker.on("error", (err) => finish(() => reject(Object.assign(new Error(`The engine stopped unexpectedly (${err.message}). Nothing was written; you can start again.`), { cancelled }))));
+    worker.on("error", (err: Error & { code?: string }) => {
+      const why = err.code === "ERR_WORKER_OUT_OF_MEMORY" ? "it ran out of memory; try fewer calibration images or a smaller model" : err.message;
+      finish(() => reject(Object.assign(new Error(`The engine stopped unexpectedly: ${why}. Nothing was written; you can start again.`), { cancelled })));
+    });
     worker.on("exit", (code) =>
       finish(() =>
         reject(
@@ -73,13 +81,13 @@ function runInWorker(request: EngineRequest, onEvent: (msg: FromWorker) => void,
   });
 }
 
-export function createEngineService(): EngineService {
+export function createEngineService(options: ServiceOptions = {}): EngineService {
   const listeners = new Set<(e: JobEvent) => void>();
   const running = new Map<string, RunningJob>();
   const results = new Map<string, { result: JobResult; bytes?: Uint8Array }>();
   const emit = (e: JobEvent) => listeners.forEach((l) => l(e));
 
-  const direct = async (request: EngineRequest): Promise<EngineOutput> => runInWorker(request, () => undefined);
+  const direct = async (request: EngineRequest): Promise<EngineOutput> => runInWorker(request, options, () => undefined);
 
   const finished = (jobId: string) => {
     const r = results.get(jobId);
@@ -106,6 +114,7 @@ export function createEngineService(): EngineService {
       const jobId = randomUUID();
       runInWorker(
         request,
+        options,
         (msg) => {
           if (msg.type === "progress") emit({ type: "progress", jobId, progress: msg.progress });
         },
