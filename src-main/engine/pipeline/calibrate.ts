@@ -46,7 +46,7 @@ function moments(out: Record<string, ort.Tensor>, names: Record<Moment, string>,
     min: f64(names.min),
     max: f64(names.max),
     mean: f64(names.mean),
-    mad: f64(names.mad),
+    mad: f64(names.l1).map((v) => v / elements),
     // unbiased, as the reference's torch.std
     std: ss.map((v) => (elements > 1 ? Math.sqrt(v / (elements - 1)) : 0)),
   };

@@ -1,5 +1,5 @@
 // Calibration statistics computed by onnxruntime itself: each quantized layer's output is reduced inside
-// the graph to per-image, per-channel min, max, mean, mean |x − mean| and Σ(x − mean)², so only a few
+// the graph to per-image, per-channel min, max, mean, Σ|x − mean| and Σ(x − mean)², so only a few
 // numbers per channel cross into JavaScript instead of every activation of every image.
 import { clone, create } from "@bufbuild/protobuf";
 import { AttributeProtoSchema, AttributeProto_AttributeType, ModelProtoSchema, NodeProtoSchema, TypeProtoSchema, TypeProto_TensorSchema, ValueInfoProtoSchema, type ModelProto, type NodeProto } from "onnx-buf";
@@ -7,7 +7,7 @@ import { nameGenerator } from "../onnx/graph.ts";
 import { int64Tensor } from "../onnx/tensor.ts";
 import { upgradeOpset } from "./upgrade-opset.ts";
 
-export const MOMENTS = ["min", "max", "mean", "mad", "ss"] as const;
+export const MOMENTS = ["min", "max", "mean", "l1", "ss"] as const;
 export type Moment = (typeof MOMENTS)[number];
 
 export interface TapOutputs {
@@ -67,7 +67,8 @@ export function buildStatsModel(source: ModelProto, taps: StatsTap[], raw: boole
       min: op("ReduceMin", [x, axes], `${base}_min`, true),
       max: op("ReduceMax", [x, axes], `${base}_max`, true),
       mean,
-      mad: op("ReduceMean", [op("Abs", [d], `${base}_abs`), axes], `${base}_mad`, true),
+      // Σ|x − mean|; the reader divides by the count (one node fewer than Abs then ReduceMean)
+      l1: op("ReduceL1", [d, axes], `${base}_l1`, true),
       ss: op("ReduceSumSquare", [d, axes], `${base}_ss`, true),
     };
   };
