@@ -1,23 +1,7 @@
 // What calibration hands to the planner: per-sample statistics averaged over the calibration images
 // (ALGORITHMS.md §6, the reference's static mode), per channel where the tensor has spatial extent.
 
-export interface Moments {
-  min: number;
-  max: number;
-  mean: number;
-  /** mean absolute deviation about the mean: the Laplace scale b */
-  mad: number;
-  /** unbiased standard deviation */
-  std: number;
-}
-
-export interface ChannelMoments {
-  min: Float64Array;
-  max: Float64Array;
-  mean: Float64Array;
-  mad: Float64Array;
-  std: Float64Array;
-}
+import type { StatsArrays, TensorStats } from "../quant/stats.ts";
 
 export interface HistogramSummary {
   bins: number;
@@ -34,8 +18,8 @@ export interface TensorStatistics {
   sampleShape: number[];
   samples: number;
   /** set when the tensor is [N, C, H, W] with H·W > 1 */
-  perChannel: ChannelMoments | null;
-  perTensor: Moments;
+  perChannel: StatsArrays | null;
+  perTensor: TensorStats;
   /** extremes over every calibration image, for the classifier's 8-bit quantizer */
   globalMin: number;
   globalMax: number;
