@@ -4,6 +4,7 @@ import type { LayerInfo, Method, QuantConfig } from "../../../shared/types.ts";
 import { aciqAlpha, clipInterval } from "../quant/aciq.ts";
 import { allocateBits } from "../quant/bitalloc.ts";
 import { gridParams } from "../quant/grid.ts";
+import { channelStats } from "../quant/stats.ts";
 import { quantizeWeights } from "../quant/weights.ts";
 import { mseSearchInterval, percentileInterval } from "../quant/histogram.ts";
 import { channelView } from "./histogram.ts";
@@ -96,24 +97,14 @@ function channelMajor(w: WeightSource, axis: number): { data: Float32Array; chan
   return { data: out, channels, restore };
 }
 
-function unbiasedStd(data: Float32Array, start: number, n: number): number {
-  let mean = 0;
-  for (let i = 0; i < n; i++) mean += data[start + i];
-  mean /= n;
-  let ss = 0;
-  for (let i = 0; i < n; i++) ss += (data[start + i] - mean) ** 2;
-  return n > 1 ? Math.sqrt(ss / (n - 1)) : 0;
-}
-
 export function planWeights(layer: PlanLayer, w: WeightSource, bits: number, config: QuantConfig, allocate: boolean): WeightPlan {
   const cm = channelMajor(w, layer.weightAxis);
   const per = cm.data.length / cm.channels;
-  let perChannel: number[] = new Array(cm.channels).fill(bits);
-  if (allocate) {
-    // the reference drives weight allocation with each output channel's std (ALGORITHMS.md §3.2)
-    const stds = Array.from({ length: cm.channels }, (_, c) => unbiasedStd(cm.data, c * per, per));
-    perChannel = Array.from(allocateBits(stds, bits, { rounding: "round", strict: config.bitAllocMode === "strict" }));
-  }
+  // the reference drives weight allocation with each output channel's std (ALGORITHMS.md §3.2)
+  const stds = channelStats(cm.data, 1, cm.channels, per).std;
+  const perChannel = allocate
+    ? allocateBits(stds, bits, { rounding: "round", strict: config.bitAllocMode === "strict" })
+    : new Array<number>(cm.channels).fill(bits);
   const q = quantizeWeights(cm.data, cm.channels, perChannel, {
     biasCorrection: has(config, "biascorr"),
     varianceCorrection: has(config, "biascorr") && config.varianceCorrection,
@@ -121,10 +112,7 @@ export function planWeights(layer: PlanLayer, w: WeightSource, bits: number, con
   let shift: number | null = null;
   if (has(config, "biascorr")) {
     let sum = 0;
-    for (let c = 0; c < cm.channels; c++) {
-      const sd = unbiasedStd(cm.data, c * per, per);
-      sum += sd > 0 ? Math.abs(q.meanShift[c]) / sd : 0;
-    }
+    for (let c = 0; c < cm.channels; c++) sum += stds[c] > 0 ? Math.abs(q.meanShift[c]) / stds[c] : 0;
     shift = sum / cm.channels;
   }
   return { bits: perChannel, codes: cm.restore(q.codes), scale: q.scale, offset: q.offset, biasShift: shift };

@@ -6,6 +6,7 @@ import type { LayerHistogram } from "../../../shared/engine-api.ts";
 import type { PreprocessConfig, QuantConfig, QuantReport } from "../../../shared/types.ts";
 import { batches } from "../data/loader.ts";
 import { scanImages, type ImageSet } from "../data/scan.ts";
+import { ModelError } from "../onnx/errors.ts";
 import { encodeModel, loadModel } from "../onnx/model-io.ts";
 import { prepareModel, requireImageInput, type PreparedModel } from "../onnx/prepare.ts";
 import { tensorToFloat32 } from "../onnx/tensor.ts";
@@ -106,6 +107,15 @@ export async function calibrate(req: Omit<QuantizeRequest, "eval" | "layerErrors
   const loaded = await loadModel(req.model);
   const prepared = prepareModel(loaded);
   const geometry: InputGeometry = requireImageInput(prepared);
+  const names = new Set(prepared.layers.map((l) => l.info.name));
+  for (const name of Object.keys(req.config.keep)) {
+    if (!names.has(name)) {
+      throw new ModelError(`No quantizable layer of ${req.model} is named "${name}", so it cannot be kept at 8 bits or in float. "nibble inspect" and the Model screen list the layer names.`, { file: req.model });
+    }
+  }
+  if (prepared.layers.length === 0) {
+    throw new ModelError(`${req.model} has no layer Nibble can quantize (Conv, Gemm or MatMul with constant weights). "nibble inspect" shows what the model contains.`, { file: req.model });
+  }
   lap("prepare");
   throwIfAborted(req.signal);
   const calibSet = await scanImages(req.calib.dir, { limit: req.calib.limit, seed: req.calib.seed });
