@@ -125,7 +125,8 @@ export interface LayerReport {
   /** mean absolute per-channel shift added by bias correction, relative to weight std */
   biasShift: number | null;
   sqnrDb: number | null;
-  executable: "integer" | "simulation";
+  /** how a runtime executes the exported layer: integer kernels, a faithful QDQ simulation, or plain float */
+  executable: "integer" | "simulation" | "float";
   executableWhy: string;
   /** methods that were on for this layer but changed nothing measurable */
   noEffect: Method[];

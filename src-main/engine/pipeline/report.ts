@@ -76,7 +76,7 @@ function layerReport(plan: LayerPlan, c: Calibrated, exported: ExportResult, eva
     fractionClipped: s ? fractionClipped(s, plan) : null,
     biasShift: plan.weight?.biasShift ?? null,
     sqnrDb: tap && evaluation ? (evaluation.sqnr.get(tap) ?? null) : null,
-    executable: e?.executable ?? "simulation",
+    executable: e?.executable ?? "float",
     executableWhy: e?.why ?? "kept in float",
     noEffect: noEffect(plan),
   };
