@@ -76,7 +76,6 @@ export async function runEngineJob(req: EngineRequest, ctx: JobContext): Promise
         eval: req.evalDir ? { dir: req.evalDir } : null,
         preprocess: req.preprocess,
         config: req.config,
-        histograms: true,
         signal: ctx.signal,
         onProgress: ctx.onProgress,
       });

@@ -36,7 +36,8 @@ export interface QuantizeRequest {
   config: QuantConfig;
   /** per-layer SQNR needs both models' intermediate tensors; benchmarks switch it off */
   layerErrors?: boolean;
-  /** per-channel histograms of every quantized output, for the app's charts */
+  /** per-channel histograms of every quantized output on the first images, for charts and the clipped
+   * fraction; on unless switched off (the percentile and MSE calibrators always histogram every image) */
   histograms?: boolean;
   signal?: AbortSignal;
   onProgress?: ProgressListener;
@@ -126,7 +127,7 @@ export async function calibrate(req: Omit<QuantizeRequest, "eval" | "layerErrors
     taps: prepared.layers.map((l) => ({ tensor: l.output, perChannel: l.info.op === "Conv", wholeTensor: req.config.activations === "per-tensor" })),
     images: calibSet.files.length,
     batches: imageBatches(calibSet, geometry, req.preprocess, req.signal),
-    histograms: needHistograms ? "all" : req.histograms ? "sample" : "none",
+    histograms: needHistograms ? "all" : req.histograms === false ? "none" : "sample",
     signal: req.signal,
     onProgress: req.onProgress,
   });
