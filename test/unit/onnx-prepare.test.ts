@@ -154,7 +154,7 @@ test("layer descriptions: kinds, layouts, axes, biases, groups", async () => {
   assert.equal(p.output, mm.output);
 });
 
-test("activations: only a sole Relu reader makes a layer half-range; Clip(0,6) and LeakyRelu are reported", async () => {
+test("activations: only a sole Relu reader makes a layer half-range; Clip(0,6) is found with its output, LeakyRelu reported", async () => {
   const b = new ModelBuilder({ opset: 13 }).input("x", [1, 3, 8, 8]);
   b.conv({ out: 4, name: "relu6" }).clip(0, 6).conv({ out: 4, name: "clip" }).clip(-1, 1).conv({ out: 4, name: "leaky" }).leakyRelu(0.1);
   const c = b.conv({ out: 4, name: "shared" }).current;
@@ -162,7 +162,7 @@ test("activations: only a sole Relu reader makes a layer half-range; Clip(0,6) a
   const p = prepareModel(await loadBuilt(b));
   const act = Object.fromEntries(p.layers.map((l) => [l.info.name, [l.info.activation, l.info.halfRange, l.reluOutput !== null]]));
   assert.deepEqual(act, {
-    relu6: ["relu6", false, false],
+    relu6: ["relu6", false, true],
     clip: ["none", false, false],
     leaky: ["leakyrelu", false, false],
     shared: ["none", false, false],

@@ -42,7 +42,7 @@ export interface QuantLayer {
   /** Initializer holding one bias per output channel, or null. */
   bias: string | null;
   output: string;
-  /** Output of the Relu the quantizer fuses when info.halfRange, else null. */
+  /** Output of the Relu (or ReLU6) after the layer, whose lower clamp the half-range quantizer takes over; else null. */
   reluOutput: string | null;
   /** Reads the graph input with no quantizable layer before it. */
   isFirst: boolean;
@@ -182,7 +182,8 @@ function findLayers(index: GraphIndex, opset: number, notes: string[]): QuantLay
       role: isFirst ? "first" : isLast ? "last" : "hidden",
     };
     const { input, weight, weightLayout, weightAxis, groups, bias, output } = d;
-    layers.push({ info, input, weight, weightLayout, weightAxis, groups, bias, output, reluOutput: act.kind === "relu" ? act.output : null, isFirst, isLast });
+    const clamped = act.kind === "relu" || act.kind === "relu6";
+    layers.push({ info, input, weight, weightLayout, weightAxis, groups, bias, output, reluOutput: clamped ? act.output : null, isFirst, isLast });
   }
   return layers;
 }

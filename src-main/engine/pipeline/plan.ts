@@ -124,7 +124,10 @@ function minmaxInterval(min: number, max: number, halfRange: boolean): { lo: num
 }
 
 export function planActivation(layer: PlanLayer, stats: TensorStatistics, bits: number, precision: LayerPlan["precision"], config: QuantConfig): ActivationPlan {
-  const halfRange = layer.halfRange;
+  // a ReLU6 also discards everything below 0, and nothing above 6 survives it, so its quantizer is
+  // half-range with the top of the grid at 6 at most
+  const relu6 = layer.activation === "relu6";
+  const halfRange = layer.halfRange || relu6;
   if (precision === "8bit") {
     // §5.4: 8-bit per-tensor min/max; the classifier takes extremes over all images, the rest per-image averages
     const min = layer.role === "last" ? stats.globalMin : stats.perTensor.min;
@@ -177,6 +180,7 @@ export function planActivation(layer: PlanLayer, stats: TensorStatistics, bits: 
       range.push(iv.range);
     }
   }
+  if (relu6) for (let i = 0; i < c; i++) range[i] = Math.min(range[i], 6);
   const scale: number[] = [];
   const zeroPoint: number[] = [];
   for (let i = 0; i < c; i++) {

@@ -70,7 +70,7 @@ function layerReport(plan: LayerPlan, c: Calibrated, exported: ExportResult, eva
     weightBitsPerChannel: plan.weight?.bits ?? [],
     activationBits: a ? mean(a.bits) : null,
     activationBitsPerChannel: a && a.granularity === "per-channel" ? a.bits : null,
-    halfRange: plan.layer.halfRange,
+    halfRange: a ? a.halfRange : plan.layer.halfRange,
     activationGranularity: a ? a.granularity : "none",
     rangeKept: a ? a.rangeKept : null,
     fractionClipped: s ? fractionClipped(s, plan) : null,
