@@ -2,11 +2,12 @@
 // untrusted: it runs with context isolation and the sandbox, talks only through the preload's narrow
 // API, and every payload and path it sends is checked here (shared/validate.ts, UserPaths).
 import { app, BrowserWindow, dialog, ipcMain, Menu, protocol, session, shell, type IpcMainInvokeEvent, type MenuItemConstructorOptions } from "electron";
-import { readFile, stat } from "node:fs/promises";
+import { readFile, realpath, stat } from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { API_METHODS, IPC, type ApiMethod, type DialogRequest, type ShellCommand } from "../../shared/ipc.ts";
 import { absPath, apiArg, dialogRequest, pathsOf } from "../../shared/validate.ts";
+import { CSP, mimeOf, resolveAsset } from "../host/assets.ts";
 import { createEngineService } from "../service/index.ts";
 import { addRecent, loadRecent, saveRecent } from "./recent.ts";
 import { UserPaths } from "./user-paths.ts";
@@ -15,16 +16,6 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 /** the built renderer: out/electron/ -> src-renderer/dist (also inside the packaged app) */
 const RENDERER = path.resolve(here, "../../src-renderer/dist");
 const ORIGIN = "app://nibble";
-const CSP =
-  "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
-const MIME: Record<string, string> = {
-  ".html": "text/html; charset=utf-8",
-  ".js": "text/javascript; charset=utf-8",
-  ".css": "text/css; charset=utf-8",
-  ".svg": "image/svg+xml",
-  ".png": "image/png",
-  ".woff2": "font/woff2",
-};
 
 protocol.registerSchemesAsPrivileged([{ scheme: "app", privileges: { standard: true, secure: true } }]);
 
@@ -37,15 +28,9 @@ const recentFile = () => path.join(app.getPath("userData"), "recent-models.json"
 /** Serves the renderer's files and nothing else; no path can leave RENDERER. */
 async function serveRenderer(request: Request): Promise<Response> {
   const url = new URL(request.url);
-  const rel = decodeURIComponent(url.pathname === "/" ? "/index.html" : url.pathname);
-  const file = path.resolve(RENDERER, "." + rel);
-  if (url.host !== "nibble" || !file.startsWith(RENDERER + path.sep)) return new Response("Not found", { status: 404 });
-  try {
-    const body = await readFile(file);
-    return new Response(body, { headers: { "content-type": MIME[path.extname(file)] ?? "application/octet-stream", "content-security-policy": CSP } });
-  } catch {
-    return new Response("Not found", { status: 404 });
-  }
+  const file = url.host === "nibble" ? await resolveAsset(await realpath(RENDERER), url.pathname) : null;
+  if (!file) return new Response("Not found", { status: 404 });
+  return new Response(await readFile(file), { headers: { "content-type": mimeOf(file), "content-security-policy": CSP } });
 }
 
 /** Only the main frame of our own window, showing our own page, may call the main process. */

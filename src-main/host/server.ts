@@ -10,6 +10,7 @@ import type { AddressInfo } from "node:net";
 import path from "node:path";
 import { HTTP, isApiMethod, type ApiMethod, type HostInfo } from "../../shared/ipc.ts";
 import { apiArg, browseRequest, pathsOf, ValidationError, type ApiArg } from "../../shared/validate.ts";
+import { CSP, mimeOf, resolveAsset } from "./assets.ts";
 import { browse } from "./browse.ts";
 import type { EngineService } from "../service/index.ts";
 import { OutsideRootsError, type RootPolicy } from "./roots.ts";
@@ -32,19 +33,6 @@ export interface RunningHost {
   close(): Promise<void>;
 }
 
-export const CSP = [
-  "default-src 'self'",
-  "script-src 'self'",
-  "style-src 'self'",
-  "img-src 'self' data:",
-  "font-src 'self'",
-  "connect-src 'self'",
-  "object-src 'none'",
-  "base-uri 'none'",
-  "form-action 'none'",
-  "frame-ancestors 'none'",
-].join("; ");
-
 const SECURITY_HEADERS: Record<string, string> = {
   "content-security-policy": CSP,
   "x-content-type-options": "nosniff",
@@ -52,17 +40,6 @@ const SECURITY_HEADERS: Record<string, string> = {
   "x-frame-options": "DENY",
   "cross-origin-opener-policy": "same-origin",
   "cross-origin-resource-policy": "same-origin",
-};
-
-const MIME: Record<string, string> = {
-  ".html": "text/html; charset=utf-8",
-  ".js": "text/javascript; charset=utf-8",
-  ".css": "text/css; charset=utf-8",
-  ".svg": "image/svg+xml",
-  ".png": "image/png",
-  ".ico": "image/x-icon",
-  ".woff2": "font/woff2",
-  ".json": "application/json",
 };
 
 class HttpError extends Error {
@@ -148,26 +125,12 @@ export async function startHost(opts: HostOptions): Promise<RunningHost> {
   }
 
   async function serveAsset(res: http.ServerResponse, pathname: string, head: boolean): Promise<void> {
-    let rel: string;
-    try {
-      rel = decodeURIComponent(pathname);
-    } catch {
-      throw new HttpError(400, "Malformed path.");
-    }
-    if (rel === "/") rel = "/index.html";
-    // Refuse rather than normalise: no legitimate asset URL contains these.
-    if (rel.includes("\0") || rel.includes("\\") || rel.split("/").some((seg) => seg === ".." || seg === ".")) {
-      throw new HttpError(404, "Not found.");
-    }
-    const full = path.join(assetsRoot, rel);
-    const real = await realpath(full).catch(() => null);
-    if (!real || !real.startsWith(assetsRoot + path.sep)) throw new HttpError(404, "Not found.");
+    const real = await resolveAsset(assetsRoot, pathname);
+    if (!real) throw new HttpError(404, "Not found.");
     const st = await stat(real);
-    if (!st.isFile()) throw new HttpError(404, "Not found.");
-    const type = MIME[path.extname(real).toLowerCase()] ?? "application/octet-stream";
     // Hashed build assets never change; index.html must always be fresh.
-    const cache = rel.startsWith("/assets/") ? "public, max-age=31536000, immutable" : "no-store";
-    res.writeHead(200, { ...SECURITY_HEADERS, "content-type": type, "content-length": String(st.size), "cache-control": cache });
+    const cache = pathname.startsWith("/assets/") ? "public, max-age=31536000, immutable" : "no-store";
+    res.writeHead(200, { ...SECURITY_HEADERS, "content-type": mimeOf(real), "content-length": String(st.size), "cache-control": cache });
     if (head) res.end();
     else createReadStream(real).pipe(res);
   }
