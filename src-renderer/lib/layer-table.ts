@@ -62,7 +62,7 @@ export function toRows(layers: LayerReport[]): LayerRow[] {
   const weakest = weakestLayer(layers);
   return layers.map((l, i) => {
     const notes: string[] = [];
-    if (l.name === weakest) notes.push("Lowest SQNR of the 4-bit layers");
+    if (l.name === weakest) notes.push("Lowest SQNR of the low-bit layers");
     if (l.noEffect.length) notes.push(`${l.noEffect.map(methodShort).join(", ")} changed nothing here`);
     return { ...l, order: i + 1, notes };
   });
