@@ -17,9 +17,9 @@ import { assertAbsClose } from "./approx.ts";
 const fixtures = path.resolve(import.meta.dirname, "../../../shared/fixtures");
 const model = path.join(fixtures, "models/resnet20-cifar10.onnx");
 
-const config = (methods: QuantConfig["methods"], bits = 4): QuantConfig => ({
+const config = (methods: QuantConfig["methods"], bits = 4, activations: QuantConfig["activations"] = "per-channel"): QuantConfig => ({
   wBits: bits, aBits: bits, methods, prior: "laplace", aciqConstants: "reference", bitAllocMode: "reference",
-  varianceCorrection: false, baseline: "minmax", activations: "per-channel", keepFirstLast8: true, keep: {},
+  varianceCorrection: false, baseline: "minmax", activations, keepFirstLast8: true, keep: {},
 });
 
 function weightValues(plan: LayerPlan, shape: number[]): Float32Array {
@@ -39,7 +39,12 @@ describe("exported ResNet-20 computes the plan's grid", () => {
     c = await calibrate({ model, calib: { dir: path.join(fixtures, "cifar10-train-1000"), limit: 64, seed: 3 }, preprocess: { preset: "imagenet" }, config: config([...ALL_METHODS]) });
   });
 
-  for (const [label, cfg] of [["all methods, W4A4", config([...ALL_METHODS])], ["baseline, W3A3", config([], 3)]] as const) {
+  const cases = [
+    ["all methods, W4A4", config([...ALL_METHODS])],
+    ["baseline, W3A3", config([], 3)],
+    ["ACIQ, per-tensor activations, W4A4", config(["aciq"], 4, "per-tensor")],
+  ] as const;
+  for (const [label, cfg] of cases) {
     it(`${label}: weights and activations match the engine within float32 rounding`, async () => {
       const { plans, bytes } = quantizeCalibrated(c, cfg, {});
       const exported = fromBinary(ModelProtoSchema, bytes);
@@ -91,6 +96,11 @@ describe("exported ResNet-20 computes the plan's grid", () => {
         break;
       }
       await session.release();
+      if (cfg.activations === "per-tensor") {
+        // uniform 4-bit weights and per-tensor 4-bit activations are what integer runtimes execute
+        const types = new Set(exported.graph!.initializer.filter((t) => t.name.endsWith("_zero_point")).map((t) => t.dataType));
+        assert.ok(types.has(TensorProto_DataType.UINT4), "per-tensor 4-bit activations stored as UINT4");
+      }
     });
   }
 });

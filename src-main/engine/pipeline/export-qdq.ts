@@ -157,12 +157,13 @@ function channelGrid(a: ActivationPlan, c: number): ChannelGrid {
 }
 
 /**
- * Activations are stored as UINT8 whatever their bits: onnxruntime-node 1.30's UINT4 QuantizeLinear gave
- * wrong values (and heap corruption) depending on which other tensors were graph outputs, so narrower
- * grids sit inside UINT8 with a float clip. Returns the zero points and whether that clip is needed.
+ * Per-tensor activations use UINT4 when their grid fits it, so a runtime can execute them as 4-bit integers.
+ * Per-channel ones always sit in UINT8 (with a float clip where a channel has fewer bits): onnxruntime-node
+ * 1.30's per-axis UINT4 QuantizeLinear gave wrong values, and corrupted its heap, depending on which other
+ * tensors were graph outputs. Returns the container, its zero points and whether the clip is needed.
  */
 function chooseContainer(grids: ChannelGrid[]): { type: IntType; zeros: number[]; clip: boolean } | null {
-  const candidates: IntType[] = ["UINT8"];
+  const candidates: IntType[] = grids.length === 1 ? ["UINT4", "UINT8"] : ["UINT8"];
   for (const type of candidates) {
     const [cmin, cmax] = RANGES[type];
     const zeros: number[] = [];
