@@ -189,6 +189,14 @@ function layerHistograms(c: Calibrated, plans: LayerPlan[]): Record<string, Laye
   return out;
 }
 
+/** Per-layer errors come from this many evaluation images: enough for a stable SQNR, cheap next to the accuracy pass. */
+export const LAYER_ERROR_IMAGES = 256;
+
+/**
+ * Accuracy of the user's own FP32 file and of the exported bytes exactly as written (no extra outputs, which
+ * would let onnxruntime optimise the graph differently); then, on the first images, per-layer SQNR from copies
+ * of both models that expose each layer's output.
+ */
 export async function evaluateQuantized(
   c: Calibrated,
   bytes: Uint8Array,
@@ -196,19 +204,29 @@ export async function evaluateQuantized(
   req: Pick<QuantizeRequest, "preprocess" | "layerErrors" | "signal" | "onProgress">,
   fp32Predictions?: Predictions,
 ): Promise<EvaluationResult> {
-  const taps = req.layerErrors === false ? [] : [...new Set(errorTaps(c.prepared).values())];
-  return evaluate({
-    fp32: encodeModel(taps.length ? withOutputs(c.prepared.model, taps) : c.prepared.model),
-    quantized: taps.length ? encodeModel(withOutputs(fromBytes(bytes), taps)) : bytes,
-    fp32Predictions: taps.length ? undefined : fp32Predictions,
-    geometry: c.geometry,
-    output: c.prepared.output,
+  const common = { geometry: c.geometry, output: c.prepared.output, signal: req.signal };
+  const result = await evaluate({
+    ...common,
+    fp32: c.prepared.source.path,
+    quantized: bytes,
+    fp32Predictions,
     images: evalSet.files.length,
     batches: () => imageBatches(evalSet, c.geometry, req.preprocess, req.signal),
-    taps,
-    signal: req.signal,
     onProgress: req.onProgress,
   });
+  if (req.layerErrors === false) return result;
+  const taps = [...new Set(errorTaps(c.prepared).values())];
+  const sample: ImageSet = { ...evalSet, files: evalSet.files.slice(0, LAYER_ERROR_IMAGES), skipped: [] };
+  const errors = await evaluate({
+    ...common,
+    fp32: encodeModel(withOutputs(c.prepared.model, taps)),
+    quantized: encodeModel(withOutputs(fromBytes(bytes), taps)),
+    images: sample.files.length,
+    batches: () => imageBatches(sample, c.geometry, req.preprocess, req.signal),
+    taps,
+    onProgress: req.onProgress && ((p) => req.onProgress!({ ...p, message: "per-layer error" })),
+  });
+  return { ...result, sqnr: errors.sqnr };
 }
 
 function fromBytes(bytes: Uint8Array): ModelProto {
