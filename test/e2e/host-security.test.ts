@@ -10,6 +10,7 @@ import { HTTP } from "../../shared/ipc.ts";
 import { createRootPolicy } from "../../src-main/host/roots.ts";
 import { startHost, type RunningHost } from "../../src-main/host/server.ts";
 import { createEngineService } from "../../src-main/service/index.ts";
+import { jsonPost, rawRequest, type RawRequest, type Reply } from "../helpers/http.ts";
 
 let tmp: string;
 let root: string;
@@ -17,37 +18,13 @@ let outside: string;
 let host: RunningHost;
 const service = createEngineService();
 
-interface Reply {
-  status: number;
-  headers: http.IncomingHttpHeaders;
-  body: string;
-}
-
-/** Raw HTTP, so Host and Origin headers are exactly what the test says (fetch would fill them in). */
-function request(opts: { path: string; method?: string; headers?: Record<string, string>; body?: string | Buffer; host?: string }): Promise<Reply> {
-  return new Promise((resolve, reject) => {
-    const req = http.request(
-      {
-        host: "127.0.0.1",
-        port: host.port,
-        method: opts.method ?? "GET",
-        path: opts.path,
-        headers: { host: opts.host ?? `127.0.0.1:${host.port}`, ...opts.headers },
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on("data", (c: Buffer) => chunks.push(c));
-        res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString("utf8") }));
-      },
-    );
-    req.on("error", reject);
-    if (opts.body !== undefined) req.write(opts.body);
-    req.end();
-  });
+/** Raw HTTP to this suite's host (see test/helpers/http.ts). */
+function request(opts: RawRequest): Promise<Reply> {
+  return rawRequest(host.port, opts);
 }
 
 const auth = () => ({ [HTTP.tokenHeader]: host.token });
-const json = (body: unknown) => ({ method: "POST", headers: { ...auth(), "content-type": "application/json" }, body: JSON.stringify(body) });
+const json = (body: unknown) => jsonPost(host.token, body);
 
 before(async () => {
   tmp = await mkdtemp(path.join(os.tmpdir(), "nibble-host-"));

@@ -7,6 +7,7 @@ import {
   ModelProtoSchema,
   NodeProtoSchema,
   ValueInfoProtoSchema,
+  TensorProto_DataLocation,
   TensorProto_DataType as DT,
   type AttributeProto,
   type ModelProto,
@@ -314,4 +315,24 @@ export async function runOnnx(model: Uint8Array, feeds: Record<string, { data: F
 export function randomInput(count: number, seed = 7): Float32Array {
   const r = mulberry32(seed);
   return Float32Array.from({ length: count }, () => 2 * r() - 1);
+}
+
+/** Moves every initializer's bytes into `binName` next to the model, 64-byte aligned. */
+export function externalize(model: ModelProto, binName: string): Uint8Array {
+  const chunks: Uint8Array[] = [];
+  let offset = 0;
+  for (const t of model.graph!.initializer) {
+    const pad = (64 - (offset % 64)) % 64;
+    chunks.push(new Uint8Array(pad), t.rawData);
+    offset += pad;
+    t.externalData = [
+      { $typeName: "onnx.StringStringEntryProto", key: "location", value: binName },
+      { $typeName: "onnx.StringStringEntryProto", key: "offset", value: String(offset) },
+      { $typeName: "onnx.StringStringEntryProto", key: "length", value: String(t.rawData.length) },
+    ];
+    t.dataLocation = TensorProto_DataLocation.EXTERNAL;
+    offset += t.rawData.length;
+    t.rawData = new Uint8Array(0);
+  }
+  return Buffer.concat(chunks);
 }

@@ -8,7 +8,7 @@ import path from "node:path";
 import { ModelError } from "../../src-main/engine/onnx/errors.ts";
 import { atomicWrite, encodeModel, loadModel, saveModelAtomic } from "../../src-main/engine/onnx/model-io.ts";
 import { float32Tensor } from "../../src-main/engine/onnx/tensor.ts";
-import { ModelBuilder, mulberry32, randomInput, runOnnx } from "../helpers/model-builder.ts";
+import { externalize, ModelBuilder, mulberry32, randomInput, runOnnx } from "../helpers/model-builder.ts";
 
 const repoRoot = path.resolve(import.meta.dirname, "../..");
 const models = path.resolve(repoRoot, "../shared/fixtures/models");
@@ -79,26 +79,6 @@ test("names, metadata, doc strings, opsets and value infos survive a save and lo
   assert.equal(back.graph!.node[0].docString, "first node");
   assert.equal(back.graph!.node[0].name, model.graph!.node[0].name);
 });
-
-/** Moves every initializer's bytes into `binName` next to the model, 64-byte aligned. */
-function externalize(model: ModelProto, binName: string): Uint8Array {
-  const chunks: Uint8Array[] = [];
-  let offset = 0;
-  for (const t of model.graph!.initializer) {
-    const pad = (64 - (offset % 64)) % 64;
-    chunks.push(new Uint8Array(pad), t.rawData);
-    offset += pad;
-    t.externalData = [
-      { $typeName: "onnx.StringStringEntryProto", key: "location", value: binName },
-      { $typeName: "onnx.StringStringEntryProto", key: "offset", value: String(offset) },
-      { $typeName: "onnx.StringStringEntryProto", key: "length", value: String(t.rawData.length) },
-    ];
-    t.dataLocation = TensorProto_DataLocation.EXTERNAL;
-    offset += t.rawData.length;
-    t.rawData = new Uint8Array(0);
-  }
-  return Buffer.concat(chunks);
-}
 
 async function writeExternalModel(dir: string, bin = "weights.bin", location = bin): Promise<{ file: string; reference: Uint8Array }> {
   const model = smallModel().build();
