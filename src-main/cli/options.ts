@@ -1,4 +1,5 @@
 // The command line is a contract: scripts depend on these names, so they are parsed and checked here, once.
+import { defaultQuantConfig } from "../../shared/defaults.ts";
 import { ALL_METHODS, type Method, type PreprocessConfig, type PresetName, type QuantConfig } from "../../shared/types.ts";
 
 export class UsageError extends Error {}
@@ -95,7 +96,7 @@ export function parseQuantConfig(f: QuantFlags): QuantConfig {
   if (prior !== "laplace" && prior !== "gaussian") throw new UsageError(`--prior must be laplace or gaussian, got "${prior}".`);
   const baseline = f.baseline ?? "minmax";
   if (baseline !== "minmax" && baseline !== "percentile" && baseline !== "mse") throw new UsageError(`--baseline must be minmax, percentile or mse, got "${baseline}".`);
-  return {
+  return defaultQuantConfig({
     wBits: parseBits("--w-bits", f["w-bits"], 4),
     aBits: parseBits("--a-bits", f["a-bits"], 4),
     methods: parseMethods(f.methods),
@@ -107,5 +108,5 @@ export function parseQuantConfig(f: QuantFlags): QuantConfig {
     activations,
     keepFirstLast8: !f["no-keep-first-last"],
     keep: parseKeep(f.keep),
-  };
+  });
 }

@@ -1,5 +1,6 @@
 // Defaults and the one-line explanations shown next to every choice. Kept apart from the components so
 // wording stays consistent between the Methods screen, the Run summary and the Compare labels.
+import { defaultQuantConfig } from "../../shared/defaults.ts";
 import type { Calibrator, Method, PresetName, PreprocessConfig, QuantConfig } from "../../shared/types.ts";
 
 export interface BitPreset {
@@ -94,17 +95,5 @@ export function defaultPreprocess(): PreprocessConfig {
 }
 
 export function defaultConfig(): QuantConfig {
-  return {
-    wBits: 4,
-    aBits: 4,
-    methods: ["aciq", "bitalloc-w", "bitalloc-a", "biascorr"],
-    prior: "laplace",
-    aciqConstants: "reference",
-    bitAllocMode: "reference",
-    varianceCorrection: false,
-    baseline: "minmax",
-    activations: "per-channel",
-    keepFirstLast8: true,
-    keep: {},
-  };
+  return defaultQuantConfig();
 }

@@ -5,14 +5,12 @@ import os from "node:os";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { quantize } from "../../src-main/engine/pipeline/quantize.ts";
+import { defaultQuantConfig } from "../../shared/defaults.ts";
 import type { QuantConfig } from "../../shared/types.ts";
 
 const demo = path.resolve(import.meta.dirname, "../../resources/demo");
 const model = path.join(demo, "resnet20-cifar10.onnx");
-const base: QuantConfig = {
-  wBits: 4, aBits: 4, methods: [], prior: "laplace", aciqConstants: "reference", bitAllocMode: "reference",
-  varianceCorrection: false, baseline: "minmax", activations: "per-channel", keepFirstLast8: true, keep: {},
-};
+const base: QuantConfig = defaultQuantConfig({ methods: [] });
 
 describe("baselines and unlabelled evaluation", () => {
   let unlabelled: string;

@@ -11,16 +11,15 @@ import { calibrate, imageBatches, quantizeCalibrated, withOutputs, type Calibrat
 import type { LayerPlan } from "../../src-main/engine/pipeline/plan.ts";
 import { openSession, runBatch, tensorData } from "../../src-main/engine/pipeline/runtime.ts";
 import { fakeQuantPerChannel } from "../../src-main/engine/quant/grid.ts";
+import { defaultQuantConfig } from "../../shared/defaults.ts";
 import { ALL_METHODS, type QuantConfig } from "../../shared/types.ts";
 import { assertAbsClose } from "./approx.ts";
 
 const fixtures = path.resolve(import.meta.dirname, "../../../shared/fixtures");
 const model = path.join(fixtures, "models/resnet20-cifar10.onnx");
 
-const config = (methods: QuantConfig["methods"], bits = 4, activations: QuantConfig["activations"] = "per-channel"): QuantConfig => ({
-  wBits: bits, aBits: bits, methods, prior: "laplace", aciqConstants: "reference", bitAllocMode: "reference",
-  varianceCorrection: false, baseline: "minmax", activations, keepFirstLast8: true, keep: {},
-});
+const config = (methods: QuantConfig["methods"], bits = 4, activations: QuantConfig["activations"] = "per-channel"): QuantConfig =>
+  defaultQuantConfig({ wBits: bits, aBits: bits, methods, activations });
 
 function weightValues(plan: LayerPlan, shape: number[]): Float32Array {
   const w = plan.weight!;

@@ -12,6 +12,7 @@ import { AttributeProtoSchema, AttributeProto_AttributeType as AT, ModelProtoSch
 import * as ort from "onnxruntime-node";
 import sharp from "sharp";
 import { quantize, type QuantizeOutcome } from "../../src-main/engine/pipeline/quantize.ts";
+import { defaultQuantConfig } from "../../shared/defaults.ts";
 import { ALL_METHODS, type Method, type QuantConfig } from "../../shared/types.ts";
 import { ModelBuilder, mulberry32 } from "../helpers/model-builder.ts";
 
@@ -26,19 +27,7 @@ let data: string;
 const images: { file: string; label: number }[] = [];
 
 function config(methods: Method[]): QuantConfig {
-  return {
-    wBits: 4,
-    aBits: 4,
-    methods,
-    prior: "laplace",
-    aciqConstants: "reference",
-    bitAllocMode: "reference",
-    varianceCorrection: false,
-    baseline: "minmax",
-    activations: "per-channel",
-    keepFirstLast8: true,
-    keep: {},
-  };
+  return defaultQuantConfig({ methods });
 }
 
 /** Noisy images around random colours, in several sizes (square, portrait, landscape). */

@@ -5,7 +5,7 @@ import os from "node:os";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import type { JobEvent, JobRequest } from "../../shared/engine-api.ts";
-import { ALL_METHODS } from "../../shared/types.ts";
+import { defaultQuantConfig } from "../../shared/defaults.ts";
 import { createEngineService, type EngineService } from "../../src-main/service/index.ts";
 
 const root = path.resolve(import.meta.dirname, "../..");
@@ -16,10 +16,7 @@ const request: JobRequest = {
   calibDir: path.join(demo, "calib"),
   evalDir: path.join(demo, "eval"),
   preprocess: { preset: "imagenet" },
-  config: {
-    wBits: 4, aBits: 4, methods: [...ALL_METHODS], prior: "laplace", aciqConstants: "reference", bitAllocMode: "reference",
-    varianceCorrection: false, baseline: "minmax", activations: "per-channel", keepFirstLast8: true, keep: {},
-  },
+  config: defaultQuantConfig(),
 };
 
 function finished(service: EngineService, jobId: string, onProgress?: (e: JobEvent) => void): Promise<JobEvent> {
