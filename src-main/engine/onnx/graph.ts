@@ -1,13 +1,17 @@
 // An index over a GraphProto and the few graph edits the pipeline needs. The index is a snapshot:
 // after editing the graph, build a new one (it is linear in the graph size).
-import { create } from "@bufbuild/protobuf";
+import { clone, create } from "@bufbuild/protobuf";
 import {
   AttributeProto_AttributeType as AT,
+  ModelProtoSchema,
   TensorProtoSchema,
   TensorProto_DataType as DT,
+  TypeProtoSchema,
+  TypeProto_TensorSchema,
   ValueInfoProtoSchema,
   type AttributeProto,
   type GraphProto,
+  type ModelProto,
   type NodeProto,
   type TensorProto,
   type ValueInfoProto,
@@ -251,4 +255,21 @@ export function tensorInfoOf(v: ValueInfoProto): TensorInfo {
     d.value.case === "dimValue" ? Number(d.value.value) : d.value.case === "dimParam" && d.value.value ? d.value.value : "?",
   );
   return { name: v.name, elemType: dataTypeLabel(t.value.elemType), shape };
+}
+
+/** A graph output of element type `elemType` (ONNX TensorProto.DataType) and unknown shape. */
+export function tensorOutput(name: string, elemType = 1): ValueInfoProto {
+  return create(ValueInfoProtoSchema, {
+    name,
+    type: create(TypeProtoSchema, { value: { case: "tensorType", value: create(TypeProto_TensorSchema, { elemType }) } }),
+  });
+}
+
+/** A copy of the model that also outputs `tensors`, for reading intermediate values. */
+export function withOutputs(model: ModelProto, tensors: string[]): ModelProto {
+  const copy = clone(ModelProtoSchema, model);
+  const graph = copy.graph!;
+  const existing = new Set(graph.output.map((o) => o.name));
+  for (const t of tensors) if (!existing.has(t)) graph.output.push(tensorOutput(t));
+  return copy;
 }

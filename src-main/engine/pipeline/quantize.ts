@@ -1,12 +1,13 @@
 // The whole job, stage by stage: prepare → statistics → plan → export → evaluate → report.
 // Each stage is a small module; this file only wires them and keeps the timings.
-import { clone, create, fromBinary } from "@bufbuild/protobuf";
-import { ModelProtoSchema, TypeProtoSchema, TypeProto_TensorSchema, ValueInfoProtoSchema, type ModelProto } from "onnx-buf";
+import { fromBinary } from "@bufbuild/protobuf";
+import { ModelProtoSchema, type ModelProto } from "onnx-buf";
 import type { LayerHistogram } from "../../../shared/engine-api.ts";
 import type { PreprocessConfig, QuantConfig, QuantReport } from "../../../shared/types.ts";
 import { batches } from "../data/loader.ts";
 import { scanImages, type ImageSet } from "../data/scan.ts";
 import { ModelError } from "../onnx/errors.ts";
+import { withOutputs } from "../onnx/graph.ts";
 import { encodeModel, loadModel } from "../onnx/model-io.ts";
 import { prepareModel, requireImageInput, type PreparedModel } from "../onnx/prepare.ts";
 import { tensorToFloat32 } from "../onnx/tensor.ts";
@@ -76,23 +77,6 @@ export function imageBatches(set: ImageSet, geometry: InputGeometry, preprocess:
   });
 }
 
-/** A copy of the model that also outputs `tensors`, for reading intermediate values. */
-export function withOutputs(model: ModelProto, tensors: string[]): ModelProto {
-  const copy = clone(ModelProtoSchema, model);
-  const graph = copy.graph!;
-  const existing = new Set(graph.output.map((o) => o.name));
-  for (const t of tensors) {
-    if (existing.has(t)) continue;
-    graph.output.push(
-      create(ValueInfoProtoSchema, {
-        name: t,
-        type: create(TypeProtoSchema, { value: { case: "tensorType", value: create(TypeProto_TensorSchema, { elemType: 1 }) } }),
-      }),
-    );
-  }
-  return copy;
-}
-
 function planLayers(prepared: PreparedModel): PlanLayer[] {
   return prepared.layers.map((l) => ({ ...l.info, output: l.output, weightName: l.weight, weightAxis: l.weightAxis }));
 }
@@ -120,7 +104,8 @@ export async function calibrate(req: Omit<QuantizeRequest, "eval" | "layerErrors
   lap("prepare");
   throwIfAborted(req.signal);
   const calibSet = await scanImages(req.calib.dir, { limit: req.calib.limit, seed: req.calib.seed });
-  const needHistograms = !req.config.methods.includes("aciq") && req.config.baseline !== "minmax";
+  // the percentile and MSE calibrators read every image's histogram (an ablation uses them without ACIQ too)
+  const needHistograms = req.config.baseline !== "minmax";
   const statistics = await collectStatistics({
     model: prepared.model,
     geometry,
@@ -141,8 +126,15 @@ export async function calibrate(req: Omit<QuantizeRequest, "eval" | "layerErrors
   return { prepared, geometry, calibSet, statistics, weights, timings };
 }
 
-export function quantizeCalibrated(c: Calibrated, config: QuantConfig, metadata: Record<string, string>): { plans: LayerPlan[]; exported: ExportResult; bytes: Uint8Array } {
+export function quantizeCalibrated(
+  c: Calibrated,
+  config: QuantConfig,
+  metadata: Record<string, string>,
+  onProgress?: ProgressListener,
+): { plans: LayerPlan[]; exported: ExportResult; bytes: Uint8Array } {
   const plans = planLayers(c.prepared).map((layer) => planLayer(layer, c.weights.get(layer.weightName)!, c.statistics.get(layer.output), config));
+  onProgress?.({ stage: "quantize", done: plans.length, total: plans.length, etaSeconds: 0 });
+  onProgress?.({ stage: "export", done: 0, total: 1, etaSeconds: null });
   const exported = exportQuantizedModel({
     model: c.prepared.model,
     plans,
@@ -150,7 +142,9 @@ export function quantizeCalibrated(c: Calibrated, config: QuantConfig, metadata:
     activationRanks: new Map([...c.statistics].map(([k, v]) => [k, v.sampleShape.length + 1])),
     metadata,
   });
-  return { plans, exported, bytes: encodeModel(exported.model) };
+  const bytes = encodeModel(exported.model);
+  onProgress?.({ stage: "export", done: 1, total: 1, etaSeconds: 0 });
+  return { plans, exported, bytes };
 }
 
 /** The tensor to compare per layer: the ReLU output where the quantizer fuses the ReLU, else the layer output. */
@@ -238,9 +232,8 @@ export async function quantize(req: QuantizeRequest): Promise<QuantizeOutcome> {
   let t = performance.now();
   throwIfAborted(req.signal);
   req.onProgress?.({ stage: "quantize", done: 0, total: c.prepared.layers.length, etaSeconds: null });
-  const { plans, exported, bytes } = quantizeCalibrated(c, req.config, { "nibble.methods": req.config.methods.join(",") || "none" });
+  const { plans, exported, bytes } = quantizeCalibrated(c, req.config, { "nibble.methods": req.config.methods.join(",") || "none" }, req.onProgress);
   c.timings.quantize = (performance.now() - t) / 1000;
-  req.onProgress?.({ stage: "quantize", done: c.prepared.layers.length, total: c.prepared.layers.length, etaSeconds: 0 });
   t = performance.now();
   let evaluation: EvaluationResult | null = null;
   let evalSet: ImageSet | null = null;

@@ -2,8 +2,8 @@
 // the graph to per-image, per-channel min, max, mean, Σ|x − mean| and Σ(x − mean)², so only a few
 // numbers per channel cross into JavaScript instead of every activation of every image.
 import { clone, create } from "@bufbuild/protobuf";
-import { AttributeProtoSchema, AttributeProto_AttributeType, ModelProtoSchema, NodeProtoSchema, TypeProtoSchema, TypeProto_TensorSchema, ValueInfoProtoSchema, type ModelProto, type NodeProto } from "onnx-buf";
-import { nameGenerator } from "../onnx/graph.ts";
+import { AttributeProtoSchema, AttributeProto_AttributeType, ModelProtoSchema, NodeProtoSchema, type ModelProto, type NodeProto } from "onnx-buf";
+import { nameGenerator, tensorOutput } from "../onnx/graph.ts";
 import { int64Tensor } from "../onnx/tensor.ts";
 import { upgradeOpset } from "./upgrade-opset.ts";
 
@@ -30,13 +30,6 @@ export interface StatsTap {
 export interface StatsModel {
   model: ModelProto;
   taps: TapOutputs[];
-}
-
-function output(name: string, elemType: number) {
-  return create(ValueInfoProtoSchema, {
-    name,
-    type: create(TypeProtoSchema, { value: { case: "tensorType", value: create(TypeProto_TensorSchema, { elemType }) } }),
-  });
 }
 
 /**
@@ -82,9 +75,9 @@ export function buildStatsModel(source: ModelProto, taps: StatsTap[], raw: boole
       shape: op("Shape", [tap.tensor], `${base}_shape`),
     };
     result.push(entry);
-    for (const name of [...Object.values(entry.channel ?? {}), ...Object.values(entry.tensor_ ?? {})]) graph.output.push(output(name, 1));
-    graph.output.push(output(entry.shape, 7));
-    if (raw && !graph.output.some((o) => o.name === tap.tensor)) graph.output.push(output(tap.tensor, 1));
+    for (const name of [...Object.values(entry.channel ?? {}), ...Object.values(entry.tensor_ ?? {})]) graph.output.push(tensorOutput(name));
+    graph.output.push(tensorOutput(entry.shape, 7));
+    if (raw && !graph.output.some((o) => o.name === tap.tensor)) graph.output.push(tensorOutput(tap.tensor));
   }
   graph.node.push(...nodes);
   return { model, taps: result };
