@@ -1,8 +1,11 @@
 // The engine behind the transport-neutral API: every job runs in its own worker thread, so a stuck or
 // crashed job never takes the window, the web host or the CLI down with it.
 import { randomUUID } from "node:crypto";
+import { realpath } from "node:fs/promises";
+import path from "node:path";
 import { Worker } from "node:worker_threads";
 import type { JobEvent, JobRequest, JobResult, NibbleApi } from "../../shared/engine-api.ts";
+import { ModelError } from "../engine/onnx/errors.ts";
 import { atomicWrite } from "../engine/onnx/model-io.ts";
 import { sha256 } from "../engine/pipeline/report.ts";
 import { renderHtmlReport } from "./html-report.ts";
@@ -81,6 +84,14 @@ function runInWorker(request: EngineRequest, options: ServiceOptions, onEvent: (
   });
 }
 
+/** Exports never replace the model they were made from, however the path is spelled (links, "..", case aside). */
+async function refuseInputModel(target: string, model: string): Promise<void> {
+  const real = (p: string) => realpath(p).catch(() => path.resolve(p));
+  if ((await real(target)) === (await real(model))) {
+    throw new ModelError(`Could not save "${target}": that is the input model itself. Choose another file name: Nibble never overwrites its input.`, { file: target });
+  }
+}
+
 export function createEngineService(options: ServiceOptions = {}): EngineService {
   const listeners = new Set<(e: JobEvent) => void>();
   const running = new Map<string, RunningJob>();
@@ -133,12 +144,14 @@ export function createEngineService(options: ServiceOptions = {}): EngineService
     },
     async exportModel({ jobId, path }) {
       const { result, bytes } = finished(jobId);
+      await refuseInputModel(path, result.report.model.path);
       await atomicWrite(path, bytes);
       result.report.output = { path, sha256: sha256(bytes) };
       return { path, bytes: bytes.length };
     },
     async exportReport({ jobId, path, format }) {
       const { result, bytes } = finished(jobId);
+      await refuseInputModel(path, result.report.model.path);
       const report = { ...result.report, output: result.report.output ?? { path: "(model not exported yet)", sha256: sha256(bytes) } };
       const text = format === "json" ? JSON.stringify(report, null, 2) + "\n" : renderHtmlReport(report);
       const data = new TextEncoder().encode(text);

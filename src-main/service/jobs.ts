@@ -6,6 +6,7 @@ import { previewImages } from "../engine/data/preview.ts";
 import { scanImages } from "../engine/data/scan.ts";
 import { inspectModel } from "../engine/onnx/inspect.ts";
 import { prepareModel, requireImageInput } from "../engine/onnx/prepare.ts";
+import { checkQuantConfig } from "../engine/pipeline/config-check.ts";
 import { evaluate } from "../engine/pipeline/evaluate.ts";
 import { calibrate, evaluateQuantized, imageBatches, quantize, quantizeCalibrated } from "../engine/pipeline/quantize.ts";
 import { encodeModel, loadModel } from "../engine/onnx/model-io.ts";
@@ -70,6 +71,7 @@ export async function runEngineJob(req: EngineRequest, ctx: JobContext): Promise
       return { result: { kind: "evaluate-fp32", accuracy: r.fp32 } };
     }
     case "quantize": {
+      checkQuantConfig(req.config);
       const out = await quantize({
         model: req.model,
         calib: { dir: req.calibDir, limit: req.calibLimit, seed: req.calibSeed },
@@ -82,6 +84,7 @@ export async function runEngineJob(req: EngineRequest, ctx: JobContext): Promise
       return { result: { kind: "quantize", report: out.report, histograms: out.histograms }, bytes: out.bytes };
     }
     case "ablation": {
+      checkQuantConfig(req.config);
       const c = await calibrate({
         model: req.model,
         calib: { dir: req.calibDir, limit: req.calibLimit },

@@ -121,8 +121,40 @@ export function prepareModel(loaded: LoadedModel): PreparedModel {
   };
 }
 
-/** The input geometry the data pipeline needs; a ModelError when the model does not fix it. */
+/** Operator domains onnxruntime ships kernels for; anything else needs a custom-op library Nibble does not load. */
+const RUNTIME_DOMAINS = new Set(["", "ai.onnx", "ai.onnx.ml", "com.microsoft", "com.microsoft.nchwc", "com.ms.internal.nhwc"]);
+
+/**
+ * Refuses, with a ModelError naming the file, what onnxruntime would otherwise reject later with its own
+ * wording: more than one real input (Nibble feeds images to one) and operators from custom domains
+ * (unless the model itself defines them as functions).
+ */
+export function requireRunnable(prepared: PreparedModel): void {
+  const file = prepared.source.path;
+  const graph = prepared.model.graph!;
+  const initializers = new Set(graph.initializer.map((t) => t.name));
+  const inputs = graph.input.filter((v) => !initializers.has(v.name)).map((v) => v.name);
+  if (inputs.length > 1) {
+    throw new ModelError(
+      `"${file}" has ${inputs.length} inputs (${inputs.map((n) => `"${n}"`).join(", ")}); Nibble feeds images to one input and cannot fill ` +
+        `${inputs.slice(1).map((n) => `"${n}"`).join(", ")}. Export the model with a single image input (make the other inputs constants).`,
+      { file },
+    );
+  }
+  const local = new Set(prepared.model.functions.map((f) => `${f.domain}:${f.name}`));
+  const foreign = [...new Set(graph.node.filter((n) => !RUNTIME_DOMAINS.has(n.domain) && !local.has(`${n.domain}:${n.opType}`)).map((n) => `${n.domain}:${n.opType}`))];
+  if (foreign.length > 0) {
+    throw new ModelError(
+      `"${file}" uses ${foreign.length === 1 ? "an operator" : "operators"} from outside standard ONNX (${foreign.slice(0, 5).join(", ")}), which onnxruntime cannot run, ` +
+        `so Nibble cannot measure the model. Re-export it with standard ONNX operators.`,
+      { file },
+    );
+  }
+}
+
+/** The input geometry the data pipeline needs; a ModelError when the model does not fix it or cannot run. */
 export function requireImageInput(prepared: PreparedModel): ImageInput {
+  requireRunnable(prepared);
   const { name, layout, channels, height, width, fixedBatch, shape } = prepared.input;
   if (layout === null || channels === null || height === null || width === null) {
     throw new ModelError(
