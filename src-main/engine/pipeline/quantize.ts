@@ -17,7 +17,7 @@ import { exportQuantizedModel, type ExportResult } from "./export-qdq.ts";
 import { channelView } from "./histogram.ts";
 import { planLayer, type LayerPlan, type PlanLayer } from "./plan.ts";
 import { throwIfAborted, type ProgressListener } from "./progress.ts";
-import { buildReport } from "./report.ts";
+import { buildReport, NIBBLE_VERSION } from "./report.ts";
 import type { InputGeometry } from "./runtime.ts";
 import type { TensorStatistics } from "./statistics.ts";
 
@@ -232,7 +232,7 @@ export async function quantize(req: QuantizeRequest): Promise<QuantizeOutcome> {
   let t = performance.now();
   throwIfAborted(req.signal);
   req.onProgress?.({ stage: "quantize", done: 0, total: c.prepared.layers.length, etaSeconds: null });
-  const { plans, exported, bytes } = quantizeCalibrated(c, req.config, { "nibble.methods": req.config.methods.join(",") || "none" }, req.onProgress);
+  const { plans, exported, bytes } = quantizeCalibrated(c, req.config, { "nibble.version": NIBBLE_VERSION, "nibble.config": JSON.stringify(req.config) }, req.onProgress);
   c.timings.quantize = (performance.now() - t) / 1000;
   t = performance.now();
   let evaluation: EvaluationResult | null = null;
