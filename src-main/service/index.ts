@@ -1,5 +1,7 @@
 // The engine behind the transport-neutral API: every job runs in its own worker thread, so a stuck or
 // crashed job never takes the window, the web host or the CLI down with it.
+// First: the workers' onnxruntime reads the process environment this sets (no telemetry).
+import "../engine/offline.ts";
 import { randomUUID } from "node:crypto";
 import { realpath } from "node:fs/promises";
 import path from "node:path";

@@ -1,4 +1,5 @@
 // The one place that talks to onnxruntime-node, so every measured number comes from the same runtime setup.
+import "../offline.ts"; // before onnxruntime-node: switches its telemetry off
 import * as ort from "onnxruntime-node";
 
 export interface InputGeometry {
