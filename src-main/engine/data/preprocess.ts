@@ -140,29 +140,47 @@ const SHARP_INPUT = { limitInputPixels: MAX_PIXELS, failOn: "error", animated: f
 export async function loadPixels(file: string, cfg: PreprocessConfig, spec: TensorSpec): Promise<Pixels> {
   const buf = await readImageFile(file);
   try {
-    let img: Sharp;
-    let g: Geometry;
-    if (isBmp(buf)) {
-      const { width, height, data } = decodeBmp(buf, MAX_PIXELS);
-      img = sharp(data, { raw: { width, height, channels: 3 } });
-      g = planGeometry(width, height, cfg, spec);
-    } else {
-      img = sharp(buf, SHARP_INPUT);
-      // Only resize + crop depends on the source size; reading the header separately costs ~15%
-      // of the decode time of a small image, so skip it when the image is simply stretched.
-      const stretched = cfg.resize === undefined && cfg.crop === undefined;
-      const meta = stretched ? null : await img.metadata(); // enforces limitInputPixels, as does the decode
-      g = planGeometry(meta?.width ?? spec.width, meta?.height ?? spec.height, cfg, spec);
-    }
-    // Resizing to the image's own size is an exact copy in libvips, so no size check is needed here.
-    img = img.toColourspace("srgb").removeAlpha().resize(g.resizeWidth, g.resizeHeight, { fit: "fill", kernel: "linear" });
-    const { data, info } = await img.raw().toBuffer({ resolveWithObject: true });
-    if (info.channels !== 3) throw new Error(`decoded to ${info.channels} channels instead of RGB`);
-    return cropPixels(data, info.width, info.height, g, spec);
+    return await decodePixels(buf, cfg, spec);
   } catch (e) {
     if (e instanceof DataError) throw e;
-    throw new Error(decodeReason(e));
+    const reason = decodeReason(e, buf);
+    if (reason !== null) throw new Error(reason);
+    // libvips keeps one error buffer for all its threads: when two decodes fail at once, one may get
+    // both messages and the other "Unknown error". Decode this file again, alone, to learn its own.
+    return await serially(() => decodePixels(buf, cfg, spec)).catch((again: unknown) => {
+      if (again instanceof DataError) throw again;
+      throw new Error(decodeReason(again, buf) ?? "cannot be decoded, the file is damaged or incomplete");
+    });
   }
+}
+
+let lastRetry: Promise<unknown> = Promise.resolve();
+function serially<T>(fn: () => Promise<T>): Promise<T> {
+  const run = lastRetry.then(fn, fn);
+  lastRetry = run.catch(() => undefined);
+  return run;
+}
+
+async function decodePixels(buf: Buffer, cfg: PreprocessConfig, spec: TensorSpec): Promise<Pixels> {
+  let img: Sharp;
+  let g: Geometry;
+  if (isBmp(buf)) {
+    const { width, height, data } = decodeBmp(buf, MAX_PIXELS);
+    img = sharp(data, { raw: { width, height, channels: 3 } });
+    g = planGeometry(width, height, cfg, spec);
+  } else {
+    img = sharp(buf, SHARP_INPUT);
+    // Only resize + crop depends on the source size; reading the header separately costs ~15%
+    // of the decode time of a small image, so skip it when the image is simply stretched.
+    const stretched = cfg.resize === undefined && cfg.crop === undefined;
+    const meta = stretched ? null : await img.metadata(); // enforces limitInputPixels, as does the decode
+    g = planGeometry(meta?.width ?? spec.width, meta?.height ?? spec.height, cfg, spec);
+  }
+  // Resizing to the image's own size is an exact copy in libvips, so no size check is needed here.
+  img = img.toColourspace("srgb").removeAlpha().resize(g.resizeWidth, g.resizeHeight, { fit: "fill", kernel: "linear" });
+  const { data, info } = await img.raw().toBuffer({ resolveWithObject: true });
+  if (info.channels !== 3) throw new Error(`decoded to ${info.channels} channels instead of RGB`);
+  return cropPixels(data, info.width, info.height, g, spec);
 }
 
 async function readImageFile(file: string): Promise<Buffer> {
@@ -182,12 +200,28 @@ async function readImageFile(file: string): Promise<Buffer> {
   }
 }
 
-/** libvips messages, rephrased for people who did not write libvips. */
-function decodeReason(e: unknown): string {
-  const msg = e instanceof Error ? e.message : String(e);
+/** Which libvips loader's messages belong to a file, from its first bytes. */
+const LOADERS: [(b: Buffer) => boolean, RegExp][] = [
+  [(b) => b[0] === 0xff && b[1] === 0xd8, /jpeg/i],
+  [(b) => b.subarray(0, 4).toString("latin1") === "\x89PNG", /png/i],
+  [(b) => b.subarray(0, 3).toString("latin1") === "GIF", /gif/i],
+  [(b) => b.subarray(0, 4).toString("latin1") === "RIFF" && b.subarray(8, 12).toString("latin1") === "WEBP", /webp/i],
+  [(b) => ["II*\0", "MM\0*"].includes(b.subarray(0, 4).toString("latin1")), /tiff/i],
+];
+
+/**
+ * libvips messages, rephrased for people who did not write libvips; null when the message cannot be
+ * trusted to be this file's (see loadPixels).
+ */
+function decodeReason(e: unknown, buf: Buffer): string | null {
+  const msg = (e instanceof Error ? e.message : String(e)).trim();
   if (/exceeds pixel limit/i.test(msg)) return pixelLimitReason(MAX_PIXELS);
   if (/unsupported image format/i.test(msg)) return "not an image in a supported format (JPEG, PNG, WebP, BMP, TIFF, GIF), whatever its name says";
-  return `cannot be decoded: ${msg.trim().split("\n")[0]}`;
+  // Our own BMP decoder and channel check: no libvips error buffer involved.
+  if (isBmp(buf) || /instead of RGB/.test(msg)) return `cannot be decoded: ${msg.split("\n")[0]}`;
+  const loader = LOADERS.find(([is]) => is(buf))?.[1];
+  const own = msg.split("\n").map((l) => l.trim()).find((l) => l !== "" && !/unknown error/i.test(l) && (!loader || loader.test(l)));
+  return own ? `cannot be decoded, the file is damaged or incomplete (${own})` : null;
 }
 
 /** Copies the model's window out of the resized RGB image, zero outside it; luminance for 1 channel. */
