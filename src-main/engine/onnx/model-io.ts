@@ -48,6 +48,10 @@ export async function loadModel(file: string, options: LoadOptions = {}): Promis
   const abs = path.resolve(file);
   const maxBytes = options.maxBytes ?? PROTOBUF_LIMIT;
   const bytes = await readModelFile(abs, maxBytes);
+  const other = otherFormat(bytes);
+  if (other) {
+    throw new ModelError(`"${abs}" is ${other}, not an ONNX model, whatever its name says. Choose the .onnx file itself${other.includes("archive") ? " (unpack the archive first)" : ""}.`, { file: abs });
+  }
   let model: ModelProto;
   try {
     model = fromBinary(ModelProtoSchema, bytes);
@@ -66,6 +70,21 @@ export async function loadModel(file: string, options: LoadOptions = {}): Promis
     throw new ModelError(`"${abs}" has a broken graph: ${order}. The file is damaged or was not saved completely; export it again.`, { file: abs });
   }
   return { path: abs, model, fileBytes: bytes.length, externalBytes, irVersion, opset, notes };
+}
+
+/** Signatures of files people pick by mistake. No ONNX file starts with them: none is a valid first ModelProto field. */
+const SIGNATURES: [number[], string][] = [
+  [[0x89, 0x50, 0x4e, 0x47], "a PNG image"],
+  [[0xff, 0xd8, 0xff], "a JPEG image"],
+  [[0x47, 0x49, 0x46, 0x38], "a GIF image"],
+  [[0x50, 0x4b, 0x03, 0x04], "a ZIP archive"],
+  [[0x1f, 0x8b], "a gzip archive"],
+  [[0x25, 0x50, 0x44, 0x46], "a PDF document"],
+];
+
+function otherFormat(bytes: Uint8Array): string | null {
+  for (const [magic, what] of SIGNATURES) if (bytes.length >= magic.length && magic.every((b, i) => bytes[i] === b)) return what;
+  return null;
 }
 
 async function readModelFile(abs: string, maxBytes: number): Promise<Uint8Array> {
