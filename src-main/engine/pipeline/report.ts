@@ -112,11 +112,14 @@ export async function buildReport(input: ReportInput): Promise<QuantReport> {
   const warnings = [...c.prepared.notes, ...input.exported.notes];
   const skippedCalib = c.calibSet.skipped;
   if (skippedCalib.length) warnings.push(`${skippedCalib.length} calibration file(s) could not be read and were skipped.`);
+  // Skipped folders and broken links never were in `files`; only undecodable files reduce the count.
+  const listed = new Set(c.calibSet.files.map((f) => f.rel));
+  const calibImages = c.calibSet.files.length - skippedCalib.filter((s) => listed.has(s.file)).length;
   return {
     tool: { name: "nibble", version: NIBBLE_VERSION },
     createdAt: new Date().toISOString(),
     model: { path: input.request.model, sha256: await sha256File(input.request.model) },
-    calibration: { dir: c.calibSet.root, images: c.calibSet.files.length - skippedCalib.length, skipped: skippedCalib, sha256: await hashImageSet(c.calibSet) },
+    calibration: { dir: c.calibSet.root, images: calibImages, skipped: skippedCalib, sha256: await hashImageSet(c.calibSet) },
     evaluation: input.evalSet
       ? { dir: input.evalSet.root, images: evaluation?.fp32.images ?? 0, skipped: input.evalSet.skipped, sha256: await hashImageSet(input.evalSet) }
       : null,
