@@ -33,9 +33,14 @@ export interface WebHost {
   stop(): Promise<void>;
 }
 
-/** Starts `node --import tsx src-main/host/main.ts --root ROOT` and waits for its one printed line. */
-export async function startWebHost(root: string): Promise<WebHost> {
-  const child = spawn(process.execPath, ["--import", "tsx", "src-main/host/main.ts", "--root", root], { cwd: REPO, stdio: ["ignore", "pipe", "pipe"] });
+/**
+ * Starts `node --import tsx src-main/host/main.ts --root ROOT` and waits for its one printed line.
+ * `prefix` runs it through another command, e.g. setpriv to drop root.
+ */
+export async function startWebHost(root: string, prefix: string[] = []): Promise<WebHost> {
+  const argv = [process.execPath, "--import", "tsx", "src-main/host/main.ts", "--root", root];
+  const [command, ...args] = [...prefix, ...argv];
+  const child = spawn(command, args, { cwd: REPO, stdio: ["ignore", "pipe", "pipe"] });
   const lines: string[] = [];
   let stderr = "";
   child.stderr?.on("data", (c: Buffer) => (stderr += c.toString()));

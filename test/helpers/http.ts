@@ -1,6 +1,7 @@
 // Raw HTTP to the loopback host, so Host and Origin headers are exactly what a test says (fetch would
 // fill them in). Shared by the host security tests and the bad-input tests.
 import http from "node:http";
+import type { JobEvent } from "../../shared/engine-api.ts";
 import { HTTP } from "../../shared/ipc.ts";
 
 export interface Reply {
@@ -43,4 +44,48 @@ export function rawRequest(port: number, opts: RawRequest): Promise<Reply> {
 /** The options of an authorised JSON POST with `body`. */
 export function jsonPost(token: string, body: unknown): Pick<RawRequest, "method" | "headers" | "body"> {
   return { method: "POST", headers: { [HTTP.tokenHeader]: token, "content-type": "application/json" }, body: JSON.stringify(body) };
+}
+
+export interface EventStream {
+  /** Resolves with the first done/error event of `jobId`, including one that arrived before this call. */
+  finished(jobId: string): Promise<JobEvent>;
+  close(): void;
+}
+
+/** Subscribes to the host's server-sent job events (GET /api/events with the token). */
+export function openEvents(port: number, token: string): Promise<EventStream> {
+  return new Promise((resolve, reject) => {
+    const ended = new Map<string, JobEvent>();
+    const waiting = new Map<string, (e: JobEvent) => void>();
+    const req = http.request({ host: "127.0.0.1", port, path: HTTP.events, headers: { host: `127.0.0.1:${port}`, [HTTP.tokenHeader]: token } }, (res) => {
+      if (res.statusCode !== 200) return reject(new Error(`events: HTTP ${res.statusCode}`));
+      let buffer = "";
+      res.setEncoding("utf8");
+      res.on("data", (chunk: string) => {
+        buffer += chunk;
+        let end;
+        while ((end = buffer.indexOf("\n\n")) >= 0) {
+          const frame = buffer.slice(0, end);
+          buffer = buffer.slice(end + 2);
+          if (!frame.startsWith("data: ")) continue;
+          const e = JSON.parse(frame.slice(6)) as JobEvent;
+          if (e.type === "progress") continue;
+          const w = waiting.get(e.jobId);
+          if (w) w(e);
+          else ended.set(e.jobId, e);
+        }
+      });
+      resolve({
+        finished: (jobId) =>
+          new Promise((done) => {
+            const e = ended.get(jobId);
+            if (e) done(e);
+            else waiting.set(jobId, done);
+          }),
+        close: () => req.destroy(),
+      });
+    });
+    req.on("error", reject);
+    req.end();
+  });
 }
