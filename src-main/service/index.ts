@@ -8,13 +8,15 @@ import path from "node:path";
 import { Worker } from "node:worker_threads";
 import type { JobEvent, JobRequest, JobResult, NibbleApi } from "../../shared/engine-api.ts";
 import { ModelError } from "../engine/onnx/errors.ts";
+import { claimForTermination, createNativeCallCounter } from "../engine/native-calls.ts";
 import { atomicWrite } from "../engine/onnx/model-io.ts";
 import { sha256 } from "../engine/pipeline/report.ts";
 import { renderHtmlReport } from "./html-report.ts";
 import type { EngineOutput, EngineRequest } from "./jobs.ts";
-import type { ToWorker } from "./worker.ts";
+import type { EngineWorkerData, ToWorker } from "./worker.ts";
 
-/** How long a cancelled job may take to stop by itself before its thread is terminated. */
+/** How long a cancelled job may take to stop by itself before it is reported cancelled and its thread is
+ * terminated (as soon as that thread is outside onnxruntime). */
 const CANCEL_GRACE_MS = 750;
 
 type FromWorker =
@@ -28,7 +30,8 @@ export interface EngineService extends NibbleApi {
 }
 
 interface RunningJob {
-  worker: Worker;
+  /** terminates the thread as soon as it is outside onnxruntime; resolves once it has exited */
+  stop: () => Promise<void>;
   cancel: () => void;
 }
 
@@ -45,19 +48,40 @@ export interface ServiceOptions {
 }
 
 function runInWorker(request: EngineRequest, options: ServiceOptions, onEvent: (msg: FromWorker) => void, register?: (job: RunningJob) => void): Promise<EngineOutput> {
-  const worker = new Worker(workerScript(), options.workerMemoryMb ? { resourceLimits: { maxOldGenerationSizeMb: options.workerMemoryMb } } : {});
+  const nativeCalls = createNativeCallCounter();
+  const worker = new Worker(workerScript(), {
+    workerData: { nativeCalls } satisfies EngineWorkerData,
+    ...(options.workerMemoryMb ? { resourceLimits: { maxOldGenerationSizeMb: options.workerMemoryMb } } : {}),
+  });
+  let exited = false;
+  const gone = new Promise<void>((resolve) =>
+    worker.once("exit", () => {
+      exited = true;
+      resolve();
+    }),
+  );
+  // Never terminate inside onnxruntime: that aborts this whole process (engine/native-calls.ts).
+  const stop = (): Promise<void> => {
+    if (!exited) {
+      if (claimForTermination(nativeCalls)) void worker.terminate();
+      else setTimeout(() => void stop(), 10);
+    }
+    return gone;
+  };
   return new Promise<EngineOutput>((resolve, reject) => {
     let settled = false;
     let cancelled = false;
     const finish = (fn: () => void) => {
       if (settled) return;
       settled = true;
-      void worker.terminate();
+      void stop();
       fn();
     };
     worker.on("message", (msg: FromWorker) => {
-      if (msg.type === "progress") onEvent(msg);
-      else if (msg.type === "done") finish(() => resolve({ result: msg.result, bytes: msg.bytes }));
+      if (msg.type === "progress") {
+        // a cancelled job's thread may run on until it can be stopped: its progress is no longer news
+        if (!settled) onEvent(msg);
+      } else if (msg.type === "done") finish(() => resolve({ result: msg.result, bytes: msg.bytes }));
       else finish(() => reject(Object.assign(new Error(msg.message), { cancelled: msg.cancelled })));
     });
     worker.on("error", (err: Error & { code?: string }) => {
@@ -75,7 +99,7 @@ function runInWorker(request: EngineRequest, options: ServiceOptions, onEvent: (
       ),
     );
     register?.({
-      worker,
+      stop,
       cancel: () => {
         cancelled = true;
         worker.postMessage({ type: "cancel" } satisfies ToWorker);
@@ -161,7 +185,7 @@ export function createEngineService(options: ServiceOptions = {}): EngineService
       return { path, bytes: data.length };
     },
     async close() {
-      for (const job of running.values()) await job.worker.terminate();
+      await Promise.all([...running.values()].map((job) => job.stop()));
       running.clear();
     },
   };

@@ -1,7 +1,16 @@
 // Worker-thread entry: runs one engine job per message so the calling thread (window, host, CLI) never stalls.
-import { parentPort } from "node:worker_threads";
+import { parentPort, workerData } from "node:worker_threads";
+import { countNativeCallsIn, type NativeCallCounter } from "../engine/native-calls.ts";
 import { runEngineJob, type EngineRequest } from "./jobs.ts";
 import { describeError } from "./errors.ts";
+
+export interface EngineWorkerData {
+  /** lets the service terminate this thread only outside onnxruntime (see engine/native-calls.ts) */
+  nativeCalls: NativeCallCounter;
+}
+
+const data = workerData as EngineWorkerData | null;
+if (data?.nativeCalls) countNativeCallsIn(data.nativeCalls);
 
 export type ToWorker = { type: "start"; request: EngineRequest } | { type: "cancel" };
 

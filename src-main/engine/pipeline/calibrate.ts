@@ -5,7 +5,7 @@ import type { ModelProto } from "onnx-buf";
 import { StaticStats, type StatsArrays } from "../quant/stats.ts";
 import { ChannelHistograms } from "./histogram.ts";
 import { StageProgress, throwIfAborted, type ProgressListener } from "./progress.ts";
-import { openSession, runBatch, tensorData, type InputGeometry, type ort } from "./runtime.ts";
+import { closeSession, openSession, runBatch, tensorData, type InputGeometry, type ort } from "./runtime.ts";
 import { buildStatsModel, type Moment, type StatsTap } from "./stats-graph.ts";
 import type { TensorStatistics } from "./statistics.ts";
 import { encodeModel } from "../onnx/model-io.ts";
@@ -132,7 +132,7 @@ export async function collectStatistics(input: CalibrationInput): Promise<Map<st
     }
     if (pending) await pending.catch(() => undefined);
   } finally {
-    await session.release();
+    await closeSession(session);
   }
   const result = new Map<string, TensorStatistics>();
   for (const [tap, r] of reducers) {

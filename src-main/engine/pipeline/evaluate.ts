@@ -3,7 +3,7 @@
 import type { Accuracy, Agreement } from "../../../shared/types.ts";
 import { rankOf, SqnrAccumulator, wilsonInterval } from "./metrics.ts";
 import { StageProgress, throwIfAborted, type ProgressListener } from "./progress.ts";
-import { openSession, runBatch, tensorData, type InputGeometry } from "./runtime.ts";
+import { closeSession, openSession, runBatch, tensorData, type InputGeometry } from "./runtime.ts";
 
 export interface EvalBatch {
   data: Float32Array;
@@ -122,7 +122,7 @@ export async function evaluate(input: EvaluationInput): Promise<EvaluationResult
       progress.update(at);
     }
   } finally {
-    await Promise.all([fp32Session?.release(), quantSession?.release()]);
+    await Promise.all([closeSession(fp32Session), closeSession(quantSession)]);
   }
   const trim = (p: Predictions): Predictions => ({ top1: p.top1.subarray(0, at), top5: p.top5.subarray(0, at), labels: p.labels.subarray(0, at) });
   const fp32Final = trim(fp32);

@@ -1,6 +1,8 @@
 // The one place that talks to onnxruntime-node, so every measured number comes from the same runtime setup.
 import "../offline.ts"; // before onnxruntime-node: switches its telemetry off
 import * as ort from "onnxruntime-node";
+import { nativeCall } from "../native-calls.ts";
+import { CancelledError } from "./progress.ts";
 
 export interface InputGeometry {
   name: string;
@@ -18,8 +20,15 @@ export async function openSession(model: Uint8Array | string): Promise<ort.Infer
     executionMode: "sequential",
     logSeverityLevel: 3,
   };
-  return typeof model === "string" ? ort.InferenceSession.create(model, options) : ort.InferenceSession.create(model, options);
+  return nativeCall(() => (typeof model === "string" ? ort.InferenceSession.create(model, options) : ort.InferenceSession.create(model, options)), stopped);
 }
+
+export async function closeSession(session: ort.InferenceSession | null): Promise<void> {
+  if (session) await nativeCall(() => session.release(), stopped);
+}
+
+/** Every onnxruntime call goes through nativeCall, so a cancelled job's thread is never torn down inside one. */
+const stopped = () => new CancelledError();
 
 export function inputTensor(geometry: InputGeometry, data: Float32Array, count: number): ort.Tensor {
   const { layout, channels, height, width } = geometry;
@@ -35,7 +44,7 @@ export async function runBatch(
   count: number,
   outputs: readonly string[],
 ): Promise<Record<string, ort.Tensor>> {
-  return session.run({ [geometry.name]: inputTensor(geometry, data, count) }, outputs as string[]);
+  return nativeCall(() => session.run({ [geometry.name]: inputTensor(geometry, data, count) }, outputs as string[]), stopped);
 }
 
 export function tensorData(t: ort.Tensor): Float32Array {
