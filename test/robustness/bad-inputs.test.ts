@@ -226,14 +226,19 @@ for (const routeName of ["engine", "host"] as const) {
       test(id, async () => {
         const r = route();
         const file = corpus.models[id];
-        const inspected = await r.inspect(file);
+        // The three calls at once: each runs in its own engine thread, as they would from a busy UI.
+        const [inspected, quantized, previewed] = await Promise.all([
+          r.inspect(file),
+          r.quantize(file, corpus.goodCalib),
+          expect.preview ? r.preview(corpus.goodCalib, file) : null,
+        ]);
         if (expect.inspectWarning) {
           const s = okValue<{ warnings: string[] }>(inspected, `${id}: inspect`);
           assert.match(s.warnings.join("\n"), expect.inspectWarning);
         } else assertRefusal(inspected, `${id}: inspect`, file, expect.refusal);
-        assertRefusal(await r.quantize(file, corpus.goodCalib), `${id}: quantize`, file, expect.refusal);
-        if (expect.preview === "refused") assertRefusal(await r.preview(corpus.goodCalib, file), `${id}: preview`, file, expect.refusal);
-        if (expect.preview === "works") okValue(await r.preview(corpus.goodCalib, file), `${id}: preview`);
+        assertRefusal(quantized, `${id}: quantize`, file, expect.refusal);
+        if (expect.preview === "refused") assertRefusal(previewed!, `${id}: preview`, file, expect.refusal);
+        if (expect.preview === "works") okValue(previewed!, `${id}: preview`);
         await assertUsable(r, corpus, id);
       });
     }
