@@ -2,22 +2,33 @@
 // untrusted: it runs with context isolation and the sandbox, talks only through the preload's narrow
 // API, and every payload and path it sends is checked here (shared/validate.ts, UserPaths).
 import { app, BrowserWindow, dialog, ipcMain, Menu, protocol, session, shell, type IpcMainInvokeEvent, type MenuItemConstructorOptions } from "electron";
-import { readFile, realpath, stat } from "node:fs/promises";
+import { readFile, realpath } from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { API_METHODS, IPC, type ApiMethod, type DialogRequest, type ShellCommand } from "../../shared/ipc.ts";
-import { absPath, apiArg, dialogRequest, pathsOf } from "../../shared/validate.ts";
-import { CSP, mimeOf, resolveAsset } from "../host/assets.ts";
+import { dialogRequest } from "../../shared/validate.ts";
 import { createEngineService } from "../service/index.ts";
+import {
+  acceptDrop,
+  allowNavigation,
+  allowPermission,
+  allowRequest,
+  APP_ORIGIN,
+  APP_SCHEME,
+  assetHeaders,
+  authorizeCall,
+  resolveAppRequest,
+  revealTarget,
+  trustedSender,
+  windowOpenAction,
+} from "./policy.ts";
 import { addRecent, loadRecent, saveRecent } from "./recent.ts";
 import { UserPaths } from "./user-paths.ts";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 /** the built renderer: out/electron/ -> src-renderer/dist (also inside the packaged app) */
 const RENDERER = path.resolve(here, "../../src-renderer/dist");
-const ORIGIN = "app://nibble";
-
-protocol.registerSchemesAsPrivileged([{ scheme: "app", privileges: { standard: true, secure: true } }]);
+protocol.registerSchemesAsPrivileged([{ scheme: APP_SCHEME, privileges: { standard: true, secure: true } }]);
 
 const service = createEngineService();
 const paths = new UserPaths();
@@ -27,16 +38,15 @@ const recentFile = () => path.join(app.getPath("userData"), "recent-models.json"
 
 /** Serves the renderer's files and nothing else; no path can leave RENDERER. */
 async function serveRenderer(request: Request): Promise<Response> {
-  const url = new URL(request.url);
-  const file = url.host === "nibble" ? await resolveAsset(await realpath(RENDERER), url.pathname) : null;
+  const file = await resolveAppRequest(await realpath(RENDERER), request.url);
   if (!file) return new Response("Not found", { status: 404 });
-  return new Response(await readFile(file), { headers: { "content-type": mimeOf(file), "content-security-policy": CSP } });
+  return new Response(await readFile(file), { headers: assetHeaders(file) });
 }
 
 /** Only the main frame of our own window, showing our own page, may call the main process. */
 function checkSender(e: IpcMainInvokeEvent): void {
   const frame = e.senderFrame;
-  if (!win || e.sender !== win.webContents || !frame || frame.parent !== null || !frame.url.startsWith(`${ORIGIN}/`)) {
+  if (!trustedSender({ ourWindow: win !== null && e.sender === win.webContents, topFrame: frame !== null && frame.parent === null, url: frame?.url })) {
     throw new Error("Refused: request from an unknown frame.");
   }
 }
@@ -91,10 +101,7 @@ function registerIpc(): void {
   for (const method of API_METHODS) {
     ipcMain.handle(IPC.call(method), async (e, raw: unknown) => {
       checkSender(e);
-      const arg = apiArg[method](raw);
-      const { read, write } = pathsOf(method, arg);
-      read.forEach((p) => paths.checkRead(p));
-      write.forEach((p) => paths.checkWrite(p));
+      const arg = authorizeCall(paths, method, raw);
       return (service[method as ApiMethod] as (a: unknown) => Promise<unknown>).call(service, arg);
     });
   }
@@ -104,18 +111,13 @@ function registerIpc(): void {
   });
   ipcMain.handle(IPC.drop, async (e, raw: unknown) => {
     checkSender(e);
-    const p = absPath(raw, "dropped path");
-    const st = await stat(p).catch(() => null);
-    if (!st || !(st.isDirectory() || (st.isFile() && /\.onnx$/i.test(p)))) return null;
-    paths.allowRead(p);
-    if (st.isFile()) await rememberModel(p);
-    return p;
+    const dropped = await acceptDrop(paths, raw);
+    if (dropped?.kind === "model") await rememberModel(dropped.path);
+    return dropped?.path ?? null;
   });
   ipcMain.handle(IPC.reveal, async (e, raw: unknown) => {
     checkSender(e);
-    const p = absPath(raw, "path");
-    paths.checkWrite(p);
-    shell.showItemInFolder(p);
+    shell.showItemInFolder(revealTarget(paths, raw));
   });
   service.onEvent((ev) => win?.webContents.send(IPC.event, ev));
 }
@@ -160,13 +162,10 @@ function buildMenu(): void {
 
 function lockDownSession(): void {
   const s = session.defaultSession;
-  // No network, ever: the page may load its own files and inline data: images, nothing else.
-  s.webRequest.onBeforeRequest((details, callback) => {
-    const ok = details.url.startsWith(`${ORIGIN}/`) || details.url.startsWith("data:") || details.url.startsWith("devtools:");
-    callback({ cancel: !ok });
-  });
-  s.setPermissionRequestHandler((_wc, _permission, callback) => callback(false));
-  s.setPermissionCheckHandler(() => false);
+  // No network, ever: the page may load its own files and inline data: images, nothing else (policy.ts).
+  s.webRequest.onBeforeRequest((details, callback) => callback({ cancel: !allowRequest(details.url, { devtools: !app.isPackaged }) }));
+  s.setPermissionRequestHandler((_wc, permission, callback) => callback(allowPermission(permission)));
+  s.setPermissionCheckHandler((_wc, permission) => allowPermission(permission));
 }
 
 function createWindow(): void {
@@ -188,13 +187,15 @@ function createWindow(): void {
   });
   win.once("ready-to-show", () => win?.show());
   win.on("closed", () => (win = null));
-  void win.loadURL(`${ORIGIN}/index.html`);
+  void win.loadURL(`${APP_ORIGIN}/index.html`);
 }
 
 app.on("web-contents-created", (_e, contents) => {
-  contents.setWindowOpenHandler(() => ({ action: "deny" }));
+  contents.setWindowOpenHandler((d) => windowOpenAction(d.url));
   // A file dropped outside the page's drop handling would navigate the window to it: never leave the app.
-  contents.on("will-navigate", (e) => e.preventDefault());
+  contents.on("will-navigate", (e) => {
+    if (!allowNavigation(e.url)) e.preventDefault();
+  });
   contents.on("will-attach-webview", (e) => e.preventDefault());
 });
 

@@ -3,6 +3,7 @@
 // and event stream, one driver that cancels a job at a chosen progress event through either transport,
 // and the check that nothing temporary was left behind.
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { readdir } from "node:fs/promises";
 import http from "node:http";
 import path from "node:path";
@@ -185,6 +186,7 @@ export class HostClient implements Transport {
   /** Opens the event stream once; resolves when the host has registered it, so no event is missed. */
   connectEvents(): Promise<void> {
     return new Promise((resolve, reject) => {
+      let connected = false;
       const req = http.get(
         { host: "127.0.0.1", port: this.port, path: HTTP.events, headers: { host: `127.0.0.1:${this.port}`, [HTTP.tokenHeader]: this.token } },
         (res) => {
@@ -197,7 +199,10 @@ export class HostClient implements Transport {
             while ((end = buffer.indexOf("\n\n")) >= 0) {
               const frame = buffer.slice(0, end);
               buffer = buffer.slice(end + 2);
-              if (frame.startsWith(": connected")) resolve();
+              if (frame.startsWith(": connected")) {
+                connected = true;
+                resolve();
+              }
               if (frame.startsWith("data: ")) {
                 const e = JSON.parse(frame.slice(6)) as JobEvent;
                 this.#listeners.forEach((l) => l(e));
@@ -206,7 +211,9 @@ export class HostClient implements Transport {
           });
         },
       );
-      req.on("error", (err) => (this.#stream ? undefined : reject(err)));
+      req.on("error", (err) => {
+        if (!connected) reject(err);
+      });
       this.#stream = req;
     });
   }
@@ -223,6 +230,7 @@ export class HostClient implements Transport {
 }
 
 export interface HostProcess {
+  /** in a network namespace of its own (`offline`), the host is reachable only from inside it: see offline-client.ts */
   client: HostClient;
   child: ChildProcess;
   stderr(): string;
@@ -243,11 +251,19 @@ export function canUnshareNetwork(): string | false {
  * Starts `node --import tsx src-main/host/main.ts --root ...` (what `npm run web` runs) and waits for the one
  * line it prints. With `offline`, inside a new network namespace that has nothing but loopback.
  */
-export async function startHostProcess(opts: { roots: string[]; env?: NodeJS.ProcessEnv; offline?: boolean }): Promise<HostProcess> {
+export async function startHostProcess(opts: { roots: string[]; env?: NodeJS.ProcessEnv; offline?: boolean; straceTo?: string }): Promise<HostProcess> {
   const node = [process.execPath, "--import", "tsx", "src-main/host/main.ts", ...opts.roots.flatMap((r) => ["--root", r])];
   // `exec` keeps the host as the child itself, so SIGTERM reaches it.
-  const [cmd, ...args] = opts.offline ? ["unshare", "-n", "sh", "-c", 'ip link set lo up && exec "$@"', "sh", ...node] : node;
+  const [cmd, ...args] = opts.offline
+    ? ["unshare", "-n", "sh", "-c", 'ip link set lo up && exec "$@"', "sh", ...node]
+    : opts.straceTo
+      ? ["strace", "-f", "-qq", "-e", "trace=connect,sendto,sendmsg", "-o", opts.straceTo, ...node]
+      : node;
   const child = spawn(cmd, args, { cwd: REPO, env: { ...process.env, ...opts.env }, stdio: ["ignore", "pipe", "pipe"] });
+  // a test that fails or times out must not leave a host running
+  const orphan = () => child.kill("SIGKILL");
+  process.once("exit", orphan);
+  child.once("exit", () => process.off("exit", orphan));
   let stderr = "";
   child.stderr?.on("data", (c: Buffer) => (stderr += c.toString()));
   const url = await new Promise<string>((resolve, reject) => {
@@ -268,7 +284,7 @@ export async function startHostProcess(opts: { roots: string[]; env?: NodeJS.Pro
   });
   const u = new URL(url);
   const client = new HostClient(Number(u.port), u.searchParams.get("token")!);
-  await client.connectEvents();
+  if (!opts.offline) await client.connectEvents().catch((err: unknown) => (child.kill("SIGKILL"), Promise.reject(err as Error)));
   return {
     client,
     child,
@@ -278,7 +294,10 @@ export async function startHostProcess(opts: { roots: string[]; env?: NodeJS.Pro
         client.close();
         if (child.exitCode !== null || child.signalCode !== null) return resolve();
         child.once("exit", () => resolve());
-        child.kill("SIGTERM");
+        // under strace the host is strace's child: stop it, and strace ends with it
+        const traced = opts.straceTo ? Number(readFileSync(`/proc/${child.pid}/task/${child.pid}/children`, "utf8").trim().split(/\s+/)[0]) : 0;
+        if (traced > 0) process.kill(traced, "SIGTERM");
+        else child.kill("SIGTERM");
       }),
   };
 }
