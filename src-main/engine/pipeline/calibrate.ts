@@ -17,7 +17,8 @@ export interface CalibrationBatch {
 
 /** Which images also feed per-channel histograms: none, the first few (for charts), or all (for calibrators). */
 export type HistogramScope = "none" | "sample" | "all";
-const SAMPLE_IMAGES = 256;
+// one batch: enough values per channel for a chart and a clipped fraction, at a small cost
+const SAMPLE_IMAGES = 64;
 
 export interface CalibrationInput {
   /** the prepared FP32 model */
