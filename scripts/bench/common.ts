@@ -5,7 +5,8 @@ import { writeFile, mkdir } from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { quantize } from "../../src-main/engine/pipeline/quantize.ts";
-import { ALL_METHODS, type PreprocessConfig, type QuantConfig } from "../../shared/types.ts";
+import type { PreprocessConfig, QuantConfig } from "../../shared/types.ts";
+import { defaultQuantConfig } from "../../shared/defaults.ts";
 
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 
@@ -21,19 +22,7 @@ export function modelPath(fixtures: string, model: string): string {
 export const PREPROCESS: PreprocessConfig = { preset: "imagenet" };
 
 /** The engine's defaults (the CLI's with no flags): reference constants, Laplace, per-channel activations. */
-export const BASE_CONFIG: QuantConfig = {
-  wBits: 4,
-  aBits: 4,
-  methods: [...ALL_METHODS],
-  prior: "laplace",
-  aciqConstants: "reference",
-  bitAllocMode: "reference",
-  varianceCorrection: false,
-  baseline: "minmax",
-  activations: "per-channel",
-  keepFirstLast8: true,
-  keep: {},
-};
+export const BASE_CONFIG: QuantConfig = defaultQuantConfig();
 
 export interface QuantizeRunResult {
   model: string;

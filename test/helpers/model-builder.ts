@@ -17,6 +17,9 @@ import {
 } from "onnx-buf";
 import * as ort from "onnxruntime-node";
 import { float32Tensor, int64Tensor } from "../../src-main/engine/onnx/tensor.ts";
+import { mulberry32 } from "../../src-main/engine/random.ts";
+
+export { mulberry32 };
 
 /** How a layer's weight reaches it: directly, or through nodes exporters sometimes emit. */
 export type WeightSource = "initializer" | "constant" | "identity" | "transpose" | "reshape";
@@ -30,16 +33,6 @@ export interface BuilderOptions {
 /** The IR version the ONNX release introducing each opset wrote. */
 const IR_FOR_OPSET: Record<number, number> = { 11: 6, 12: 7, 13: 7, 14: 7, 15: 8, 16: 8, 17: 8, 18: 8, 19: 9, 20: 9, 21: 10 };
 
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function attr(name: string, value: number | number[], float = false): AttributeProto {
   if (Array.isArray(value)) return create(AttributeProtoSchema, { name, type: AT.INTS, ints: value.map(BigInt) });

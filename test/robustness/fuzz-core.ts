@@ -13,6 +13,7 @@ import path from "node:path";
 import { Worker } from "node:worker_threads";
 import sharp from "sharp";
 import { cifarPngs, FIXTURES } from "./corpus.ts";
+import { mulberry32 } from "../../src-main/engine/random.ts";
 
 export type Target = "model" | "image";
 export const MUTATIONS = ["bitflip", "insert", "delete", "truncate", "length"] as const;
@@ -44,16 +45,6 @@ export type FromTarget = { type: "ready" } | { type: "result"; id: number; verdi
 
 // ---- seeded mutations --------------------------------------------------------------------------------
 
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const int = (r: () => number, n: number) => Math.floor(r() * n);
 

@@ -5,6 +5,7 @@ import path from "node:path";
 import { DataError } from "./errors.ts";
 import { parseClassesTxt, parseLabelsTxt, type LabelLine } from "./labels.ts";
 import { compareCodePoints } from "./order.ts";
+import { mulberry32 } from "../random.ts";
 
 export interface ImageFile {
   /** absolute path */
@@ -210,17 +211,6 @@ export function pickSubset<T>(files: T[], limit: number, seed: number): T[] {
     .map((i) => files[i]);
 }
 
-/** Small, well-known 32-bit PRNG; the subset must not change across Node versions, so no Math.random. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function errorCode(e: unknown): string {
   return (e as NodeJS.ErrnoException)?.code ?? (e instanceof Error ? e.message : String(e));
