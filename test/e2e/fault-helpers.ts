@@ -12,6 +12,7 @@ import { defaultQuantConfig } from "../../shared/defaults.ts";
 import type { JobEvent, JobRequest } from "../../shared/engine-api.ts";
 import { HTTP, type ApiMethod } from "../../shared/ipc.ts";
 import type { Progress } from "../../shared/types.ts";
+import { readEventFrames } from "../helpers/http.ts";
 
 export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 export const DEMO_DIR = path.join(REPO, "resources/demo");
@@ -191,22 +192,14 @@ export class HostClient implements Transport {
         { host: "127.0.0.1", port: this.port, path: HTTP.events, headers: { host: `127.0.0.1:${this.port}`, [HTTP.tokenHeader]: this.token } },
         (res) => {
           if (res.statusCode !== 200) return reject(new Error(`events: ${res.statusCode}`));
-          let buffer = "";
-          res.setEncoding("utf8");
-          res.on("data", (chunk: string) => {
-            buffer += chunk;
-            let end;
-            while ((end = buffer.indexOf("\n\n")) >= 0) {
-              const frame = buffer.slice(0, end);
-              buffer = buffer.slice(end + 2);
-              if (frame.startsWith(": connected")) {
-                connected = true;
-                resolve();
-              }
-              if (frame.startsWith("data: ")) {
-                const e = JSON.parse(frame.slice(6)) as JobEvent;
-                this.#listeners.forEach((l) => l(e));
-              }
+          readEventFrames(res, (frame) => {
+            if (frame.startsWith(": connected")) {
+              connected = true;
+              resolve();
+            }
+            if (frame.startsWith("data: ")) {
+              const e = JSON.parse(frame.slice(6)) as JobEvent;
+              this.#listeners.forEach((l) => l(e));
             }
           });
         },

@@ -46,6 +46,20 @@ export function jsonPost(token: string, body: unknown): Pick<RawRequest, "method
   return { method: "POST", headers: { [HTTP.tokenHeader]: token, "content-type": "application/json" }, body: JSON.stringify(body) };
 }
 
+/** Calls `onFrame` with each server-sent-events frame of `res` (the text between blank lines). */
+export function readEventFrames(res: http.IncomingMessage, onFrame: (frame: string) => void): void {
+  let buffer = "";
+  res.setEncoding("utf8");
+  res.on("data", (chunk: string) => {
+    buffer += chunk;
+    let end;
+    while ((end = buffer.indexOf("\n\n")) >= 0) {
+      onFrame(buffer.slice(0, end));
+      buffer = buffer.slice(end + 2);
+    }
+  });
+}
+
 export interface EventStream {
   /** Resolves with the first done/error event of `jobId`, including one that arrived before this call. */
   finished(jobId: string): Promise<JobEvent>;
@@ -59,21 +73,13 @@ export function openEvents(port: number, token: string): Promise<EventStream> {
     const waiting = new Map<string, (e: JobEvent) => void>();
     const req = http.request({ host: "127.0.0.1", port, path: HTTP.events, headers: { host: `127.0.0.1:${port}`, [HTTP.tokenHeader]: token } }, (res) => {
       if (res.statusCode !== 200) return reject(new Error(`events: HTTP ${res.statusCode}`));
-      let buffer = "";
-      res.setEncoding("utf8");
-      res.on("data", (chunk: string) => {
-        buffer += chunk;
-        let end;
-        while ((end = buffer.indexOf("\n\n")) >= 0) {
-          const frame = buffer.slice(0, end);
-          buffer = buffer.slice(end + 2);
-          if (!frame.startsWith("data: ")) continue;
-          const e = JSON.parse(frame.slice(6)) as JobEvent;
-          if (e.type === "progress") continue;
-          const w = waiting.get(e.jobId);
-          if (w) w(e);
-          else ended.set(e.jobId, e);
-        }
+      readEventFrames(res, (frame) => {
+        if (!frame.startsWith("data: ")) return;
+        const e = JSON.parse(frame.slice(6)) as JobEvent;
+        if (e.type === "progress") return;
+        const w = waiting.get(e.jobId);
+        if (w) w(e);
+        else ended.set(e.jobId, e);
       });
       resolve({
         finished: (jobId) =>
