@@ -1,0 +1,165 @@
+// Second-order rounding (GPTQ, Frantar et al. 2023, after OBQ): choose each weight's code so that the layer's
+// output on the calibration data, not the weight itself, stays close to the float layer. Rows are output
+// channels, columns the layer's inputs (im2col order); H = Σ x xᵀ over every input column the layer saw.
+// Columns are quantized one at a time and the rounding error of each is spread over the columns not yet
+// quantized through the inverse Hessian, exactly as IST-DASLab/gptq `fasterquant` does (lazy block updates,
+// dampening as a fraction of the mean diagonal, optional act-order), on the grid each row already has.
+import { roundHalfEven } from "./grid.ts";
+import { cholesky, choleskyInverse, NotPositiveDefiniteError, upperCholesky } from "./linalg.ts";
+
+/** A row's grid: value = code · scale + offset for code in [0, qmax] (a WeightPlan channel). */
+export interface RowGrids {
+  scale: ArrayLike<number>;
+  offset: ArrayLike<number>;
+  qmax: ArrayLike<number>;
+}
+
+export function nearestCode(w: number, scale: number, offset: number, qmax: number): number {
+  const v = (w - offset) / scale;
+  return roundHalfEven(v < 0 ? 0 : v > qmax ? qmax : v);
+}
+
+export interface RoundToOutputOptions {
+  /** dampening added to H's diagonal, as a fraction of its mean (GPTQ's percdamp, default 0.01) */
+  damp?: number;
+  /** columns per lazy update (default 128) */
+  blockSize?: number;
+  /** quantize columns in order of decreasing H diagonal (GPTQ's act-order) */
+  actOrder?: boolean;
+  /**
+   * Keep nearest rounding for a row where it gives the lower output error (default true). The greedy
+   * column order can lose to plain rounding when compensated weights run past the grid's ends and clamp;
+   * rows are independent terms of the output error, so the better of the two is chosen row by row.
+   */
+  keepBetter?: boolean;
+}
+
+export interface RoundToOutputResult {
+  codes: Uint8Array;
+  /** rows where nearest rounding was kept because it was better */
+  nearestRows: number;
+  /** the dampening that made H invertible (more than asked when the asked one did not) */
+  damp: number;
+}
+
+/**
+ * Codes for W [rows, k] (row-major) given the input Hessian H [k, k]. H is not modified. Columns whose input
+ * was always zero (H_jj = 0) carry no signal: they get the nearest code and no share of other columns' error.
+ */
+export function roundToOutput(w: ArrayLike<number>, rows: number, k: number, h: Float64Array, grids: RowGrids, options: RoundToOutputOptions = {}): RoundToOutputResult {
+  if (w.length !== rows * k || h.length !== k * k) throw new RangeError(`roundToOutput: W must be ${rows}x${k} and H ${k}x${k}`);
+  const blockSize = options.blockSize ?? 128;
+  const codes = new Uint8Array(rows * k);
+  const order = Array.from({ length: k }, (_, j) => j);
+  if (options.actOrder) order.sort((a, b) => h[b * k + b] - h[a * k + a] || a - b);
+  const live = order.filter((j) => h[j * k + j] > 0);
+  for (let j = 0; j < k; j++) {
+    if (h[j * k + j] > 0) continue;
+    for (let r = 0; r < rows; r++) codes[r * k + j] = nearestCode(w[r * k + j], grids.scale[r], grids.offset[r], grids.qmax[r]);
+  }
+  const n = live.length;
+  if (n === 0) return { codes, damp: options.damp ?? 0.01, nearestRows: 0 };
+  // the permuted, live sub-problem
+  const hp = new Float64Array(n * n);
+  let diagMean = 0;
+  for (let a = 0; a < n; a++) {
+    for (let b = 0; b < n; b++) hp[a * n + b] = h[live[a] * k + live[b]];
+    diagMean += hp[a * n + a];
+  }
+  diagMean /= n;
+  let damp = options.damp ?? 0.01;
+  let u: Float64Array | null = null;
+  // a Hessian from fewer samples than inputs is singular: raise the dampening until it factors
+  for (let attempt = 0; attempt < 8 && !u; attempt++) {
+    const hd = Float64Array.from(hp);
+    for (let a = 0; a < n; a++) hd[a * n + a] += damp * diagMean;
+    try {
+      u = upperCholesky(choleskyInverse(cholesky(hd, n), n), n);
+    } catch (e) {
+      if (!(e instanceof NotPositiveDefiniteError)) throw e;
+      damp = damp > 0 ? damp * 10 : 1e-4;
+    }
+  }
+  if (!u) throw new Error("roundToOutput: the layer's input Hessian could not be inverted");
+
+  const wp = new Float64Array(rows * n);
+  for (let r = 0; r < rows; r++) for (let a = 0; a < n; a++) wp[r * n + a] = w[r * k + live[a]];
+  const err = new Float64Array(rows * blockSize);
+  for (let i1 = 0; i1 < n; i1 += blockSize) {
+    const i2 = Math.min(i1 + blockSize, n);
+    const width = i2 - i1;
+    for (let i = i1; i < i2; i++) {
+      const d = u[i * n + i];
+      const ui = i * n;
+      for (let r = 0; r < rows; r++) {
+        const ro = r * n;
+        const value = wp[ro + i];
+        const c = nearestCode(value, grids.scale[r], grids.offset[r], grids.qmax[r]);
+        codes[r * k + live[i]] = c;
+        const e = (value - (c * grids.scale[r] + grids.offset[r])) / d;
+        err[r * blockSize + (i - i1)] = e;
+        if (e === 0) continue;
+        for (let j = i + 1; j < i2; j++) wp[ro + j] -= e * u[ui + j];
+      }
+    }
+    if (i2 === n) break;
+    // the block's errors, applied to every later column at once
+    for (let r = 0; r < rows; r++) {
+      const ro = r * n;
+      const eo = r * blockSize;
+      for (let t = 0; t < width; t++) {
+        const e = err[eo + t];
+        if (e === 0) continue;
+        const ut = (i1 + t) * n;
+        for (let j = i2; j < n; j++) wp[ro + j] -= e * u[ut + j];
+      }
+    }
+  }
+  let nearestRows = 0;
+  if (options.keepBetter ?? true) {
+    const d = new Float64Array(k);
+    for (let r = 0; r < rows; r++) {
+      const ro = r * k;
+      const s = grids.scale[r];
+      const o = grids.offset[r];
+      for (let j = 0; j < k; j++) d[j] = w[ro + j] - (codes[ro + j] * s + o);
+      const ours = quadraticForm(d, h, k);
+      for (let j = 0; j < k; j++) d[j] = w[ro + j] - (nearestCode(w[ro + j], s, o, grids.qmax[r]) * s + o);
+      if (quadraticForm(d, h, k) < ours) {
+        nearestRows++;
+        for (let j = 0; j < k; j++) codes[ro + j] = nearestCode(w[ro + j], s, o, grids.qmax[r]);
+      }
+    }
+  }
+  return { codes, damp, nearestRows };
+}
+
+/** Codes by plain nearest rounding on the same grids: the baseline roundToOutput must beat. */
+export function nearestCodes(w: ArrayLike<number>, rows: number, k: number, grids: RowGrids): Uint8Array {
+  const codes = new Uint8Array(rows * k);
+  for (let r = 0; r < rows; r++) for (let j = 0; j < k; j++) codes[r * k + j] = nearestCode(w[r * k + j], grids.scale[r], grids.offset[r], grids.qmax[r]);
+  return codes;
+}
+
+/** Σ_rows (w − ŵ) H (w − ŵ)ᵀ: the summed squared output error of the quantized layer over the calibration data. */
+export function outputError(w: ArrayLike<number>, codes: Uint8Array, rows: number, k: number, h: Float64Array, grids: RowGrids): number {
+  const d = new Float64Array(k);
+  let total = 0;
+  for (let r = 0; r < rows; r++) {
+    for (let j = 0; j < k; j++) d[j] = w[r * k + j] - (codes[r * k + j] * grids.scale[r] + grids.offset[r]);
+    total += quadraticForm(d, h, k);
+  }
+  return total;
+}
+
+/** vᵀ H v. */
+export function quadraticForm(v: ArrayLike<number>, h: Float64Array, k: number): number {
+  let s = 0;
+  for (let i = 0; i < k; i++) {
+    if (v[i] === 0) continue;
+    let row = 0;
+    for (let j = 0; j < k; j++) row += h[i * k + j] * v[j];
+    s += v[i] * row;
+  }
+  return s;
+}
