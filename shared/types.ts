@@ -18,8 +18,16 @@ export interface PreprocessConfig {
   crop?: number;
 }
 
-export type Method = "aciq" | "bitalloc-w" | "bitalloc-a" | "biascorr";
+/** The paper's four methods. */
+export type PaperMethod = "aciq" | "bitalloc-w" | "bitalloc-a" | "biascorr";
+/** Methods beyond the paper (issue 9): weight clipping, cross-layer equalization, empirical bias correction
+ * stored in the bias, rounding reconstruction. */
+export type NewMethod = "weight-clip" | "equalize" | "bias-fold" | "reconstruct";
+export type Method = PaperMethod | NewMethod;
+/** `--methods all`: exactly the paper's four, so the paper-reproduction table keeps its meaning. */
 export const ALL_METHODS: readonly Method[] = ["aciq", "bitalloc-w", "bitalloc-a", "biascorr"];
+export const NEW_METHODS: readonly NewMethod[] = ["weight-clip", "equalize", "bias-fold", "reconstruct"];
+export const KNOWN_METHODS: readonly Method[] = [...ALL_METHODS, ...NEW_METHODS];
 
 /** How activations are clipped when ACIQ is off (the baseline calibrators). */
 export type Calibrator = "minmax" | "percentile" | "mse";
@@ -81,7 +89,7 @@ export interface ModelSummary {
 }
 
 export interface Progress {
-  stage: "decode" | "statistics" | "quantize" | "export" | "evaluate" | "fp32" | "ablation";
+  stage: "decode" | "statistics" | "equalize" | "quantize" | "reconstruct" | "export" | "evaluate" | "fp32" | "ablation" | "sensitivity";
   done: number;
   total: number;
   /** seconds, null when unknown */

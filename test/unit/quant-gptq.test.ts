@@ -57,10 +57,14 @@ describe("roundToOutput (GPTQ)", () => {
           const { h, w } = problem(1000 * bits + seed, rows, k, 3 * k);
           const grids = minmaxGrids(w, rows, k, bits);
           const near = outputError(w, nearestCodes(w, rows, k, grids), rows, k, h, grids);
-          const { codes } = roundToOutput(w, rows, k, h, grids, { actOrder, blockSize: 8 });
+          const { codes, rowError, nearestRowError } = roundToOutput(w, rows, k, h, grids, { actOrder, blockSize: 8 });
+          const sum = (a: Float64Array) => a.reduce((x, y) => x + y, 0);
           const raw = roundToOutput(w, rows, k, h, grids, { actOrder, blockSize: 8, keepBetter: false }).codes;
           if (outputError(w, raw, rows, k, h, grids) > near) rawWorse++;
           const ours = outputError(w, codes, rows, k, h, grids);
+          // the errors it reports (from the LDLᵀ identity, not recomputed) are the true ones
+          assert.ok(Math.abs(sum(rowError) - ours) <= 1e-8 * near, `seed ${seed}: reported ${sum(rowError)} vs ${ours}`);
+          assert.ok(Math.abs(sum(nearestRowError) - near) <= 1e-10 * near);
           assert.ok(ours <= near * (1 + 1e-12), `seed ${seed}: GPTQ ${ours} > nearest ${near}`);
           for (let i = 0; i < codes.length; i++) assert.ok(codes[i] <= grids.qmax[Math.floor(i / k)], "codes stay on the grid");
           gain += ours / near;

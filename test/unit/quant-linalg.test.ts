@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { mulberry32 } from "../../src-main/engine/random.ts";
-import { addGram, cholesky, choleskyInverse, choleskySolve, invertLower, matmul, NotPositiveDefiniteError, upperCholesky } from "../../src-main/engine/quant/linalg.ts";
+import { addGram, cholesky, choleskyInverse, choleskySolve, invertLower, matmul, NotPositiveDefiniteError, upperCholesky, upperCholeskyOfInverse } from "../../src-main/engine/quant/linalg.ts";
 import { assertAbsClose } from "./approx.ts";
 
 function randn(rand: () => number): number {
@@ -63,6 +63,8 @@ describe("linalg", () => {
       const u = upperCholesky(inv, n);
       for (let i = 0; i < n; i++) for (let j = 0; j < i; j++) assert.equal(u[i * n + j], 0, "U is upper triangular");
       assertAbsClose(matmul(transpose(u, n, n), u, n, n, n), inv, 1e-10, "Uᵀ·U = A⁻¹");
+      // the two-step form GPTQ needs gives the same factor (the upper Cholesky factor is unique)
+      assertAbsClose(upperCholeskyOfInverse(a, n), u, 1e-10, "upper factor of A⁻¹ without A⁻¹");
       const b = randomMatrix(n, 3, 99);
       assertAbsClose(matmul(a, choleskySolve(l, n, b, 3), n, n, 3), b, 1e-10, "A·solve(A, B) = B");
     });

@@ -5,7 +5,7 @@
 // quantized through the inverse Hessian, exactly as IST-DASLab/gptq `fasterquant` does (lazy block updates,
 // dampening as a fraction of the mean diagonal, optional act-order), on the grid each row already has.
 import { roundHalfEven } from "./grid.ts";
-import { cholesky, choleskyInverse, NotPositiveDefiniteError, upperCholesky } from "./linalg.ts";
+import { NotPositiveDefiniteError, upperCholeskyOfInverse } from "./linalg.ts";
 
 /** A row's grid: value = code · scale + offset for code in [0, qmax] (a WeightPlan channel). */
 export interface RowGrids {
@@ -38,6 +38,9 @@ export interface RoundToOutputResult {
   codes: Uint8Array;
   /** rows where nearest rounding was kept because it was better */
   nearestRows: number;
+  /** per row, (w − ŵ) H (w − ŵ)ᵀ of the chosen codes, and of nearest rounding */
+  rowError: Float64Array;
+  nearestRowError: Float64Array;
   /** the dampening that made H invertible (more than asked when the asked one did not) */
   damp: number;
 }
@@ -58,7 +61,10 @@ export function roundToOutput(w: ArrayLike<number>, rows: number, k: number, h: 
     for (let r = 0; r < rows; r++) codes[r * k + j] = nearestCode(w[r * k + j], grids.scale[r], grids.offset[r], grids.qmax[r]);
   }
   const n = live.length;
-  if (n === 0) return { codes, damp: options.damp ?? 0.01, nearestRows: 0 };
+  if (n === 0) {
+    const zero = new Float64Array(rows);
+    return { codes, damp: options.damp ?? 0.01, nearestRows: 0, rowError: zero, nearestRowError: zero };
+  }
   // the permuted, live sub-problem
   const hp = new Float64Array(n * n);
   let diagMean = 0;
@@ -74,7 +80,7 @@ export function roundToOutput(w: ArrayLike<number>, rows: number, k: number, h: 
     const hd = Float64Array.from(hp);
     for (let a = 0; a < n; a++) hd[a * n + a] += damp * diagMean;
     try {
-      u = upperCholesky(choleskyInverse(cholesky(hd, n), n), n);
+      u = upperCholeskyOfInverse(hd, n);
     } catch (e) {
       if (!(e instanceof NotPositiveDefiniteError)) throw e;
       damp = damp > 0 ? damp * 10 : 1e-4;
@@ -82,6 +88,9 @@ export function roundToOutput(w: ArrayLike<number>, rows: number, k: number, h: 
   }
   if (!u) throw new Error("roundToOutput: the layer's input Hessian could not be inverted");
 
+  const lambda = damp * diagMean;
+  // Σ_i e_i² is exactly (w − ŵ)(H + λI)(w − ŵ)ᵀ (the LDLᵀ form of the error); λ·‖w − ŵ‖² is taken back off
+  const damped = new Float64Array(rows);
   const wp = new Float64Array(rows * n);
   for (let r = 0; r < rows; r++) for (let a = 0; a < n; a++) wp[r * n + a] = w[r * k + live[a]];
   const err = new Float64Array(rows * blockSize);
@@ -98,6 +107,7 @@ export function roundToOutput(w: ArrayLike<number>, rows: number, k: number, h: 
         codes[r * k + live[i]] = c;
         const e = (value - (c * grids.scale[r] + grids.offset[r])) / d;
         err[r * blockSize + (i - i1)] = e;
+        damped[r] += e * e;
         if (e === 0) continue;
         for (let j = i + 1; j < i2; j++) wp[ro + j] -= e * u[ui + j];
       }
@@ -115,23 +125,26 @@ export function roundToOutput(w: ArrayLike<number>, rows: number, k: number, h: 
       }
     }
   }
+  const rowError = new Float64Array(rows);
+  const nearestRowError = new Float64Array(rows);
+  const d = new Float64Array(k);
   let nearestRows = 0;
-  if (options.keepBetter ?? true) {
-    const d = new Float64Array(k);
-    for (let r = 0; r < rows; r++) {
-      const ro = r * k;
-      const s = grids.scale[r];
-      const o = grids.offset[r];
-      for (let j = 0; j < k; j++) d[j] = w[ro + j] - (codes[ro + j] * s + o);
-      const ours = quadraticForm(d, h, k);
-      for (let j = 0; j < k; j++) d[j] = w[ro + j] - (nearestCode(w[ro + j], s, o, grids.qmax[r]) * s + o);
-      if (quadraticForm(d, h, k) < ours) {
-        nearestRows++;
-        for (let j = 0; j < k; j++) codes[ro + j] = nearestCode(w[ro + j], s, o, grids.qmax[r]);
-      }
+  for (let r = 0; r < rows; r++) {
+    const ro = r * k;
+    const s = grids.scale[r];
+    const o = grids.offset[r];
+    let sq = 0;
+    for (let a = 0; a < n; a++) sq += (w[ro + live[a]] - (codes[ro + live[a]] * s + o)) ** 2;
+    rowError[r] = Math.max(damped[r] - lambda * sq, 0);
+    for (let j = 0; j < k; j++) d[j] = w[ro + j] - (nearestCode(w[ro + j], s, o, grids.qmax[r]) * s + o);
+    nearestRowError[r] = quadraticForm(d, h, k);
+    if ((options.keepBetter ?? true) && nearestRowError[r] < rowError[r]) {
+      nearestRows++;
+      rowError[r] = nearestRowError[r];
+      for (let j = 0; j < k; j++) codes[ro + j] = nearestCode(w[ro + j], s, o, grids.qmax[r]);
     }
   }
-  return { codes, damp, nearestRows };
+  return { codes, damp, nearestRows, rowError, nearestRowError };
 }
 
 /** Codes by plain nearest rounding on the same grids: the baseline roundToOutput must beat. */
@@ -152,14 +165,16 @@ export function outputError(w: ArrayLike<number>, codes: Uint8Array, rows: numbe
   return total;
 }
 
-/** vᵀ H v. */
+/** vᵀ H v for a symmetric H (the upper triangle is read). */
 export function quadraticForm(v: ArrayLike<number>, h: Float64Array, k: number): number {
   let s = 0;
   for (let i = 0; i < k; i++) {
-    if (v[i] === 0) continue;
+    const vi = v[i];
+    if (vi === 0) continue;
+    const hi = i * k;
     let row = 0;
-    for (let j = 0; j < k; j++) row += h[i * k + j] * v[j];
-    s += v[i] * row;
+    for (let j = i + 1; j < k; j++) row += h[hi + j] * v[j];
+    s += vi * (h[hi + i] * vi + 2 * row);
   }
   return s;
 }

@@ -61,33 +61,38 @@ export function cholesky(a: Float64Array, n: number): Float64Array {
   return l;
 }
 
-/** L⁻¹ of a lower-triangular L (forward substitution, column by column). */
+/** L⁻¹ of a lower-triangular L: column j solves L·x = e_j by forward substitution, reading L by rows. */
 export function invertLower(l: Float64Array, n: number): Float64Array {
   const inv = new Float64Array(n * n);
+  const x = new Float64Array(n);
   for (let j = 0; j < n; j++) {
-    inv[j * n + j] = 1 / l[j * n + j];
+    x.fill(0, j);
+    x[j] = 1 / l[j * n + j];
     for (let i = j + 1; i < n; i++) {
+      const li = i * n;
       let s = 0;
-      for (let t = j; t < i; t++) s -= l[i * n + t] * inv[t * n + j];
-      inv[i * n + j] = s / l[i * n + i];
+      for (let t = j; t < i; t++) s -= l[li + t] * x[t];
+      x[i] = s / l[li + i];
     }
+    for (let i = j; i < n; i++) inv[i * n + j] = x[i];
   }
   return inv;
 }
 
-/** A⁻¹ from A's Cholesky factor L: (L·Lᵀ)⁻¹ = L⁻ᵀ·L⁻¹ (torch.cholesky_inverse). */
+/** A⁻¹ from A's Cholesky factor L: (L·Lᵀ)⁻¹ = L⁻ᵀ·L⁻¹ = Σ_t (row t of L⁻¹)ᵀ(row t of L⁻¹) (torch.cholesky_inverse). */
 export function choleskyInverse(l: Float64Array, n: number): Float64Array {
   const li = invertLower(l, n);
   const out = new Float64Array(n * n);
-  for (let i = 0; i < n; i++) {
-    for (let j = i; j < n; j++) {
-      // (L⁻ᵀL⁻¹)_ij = Σ_t Li[t,i]·Li[t,j], and Li is lower, so t ≥ max(i, j) = j
-      let s = 0;
-      for (let t = j; t < n; t++) s += li[t * n + i] * li[t * n + j];
-      out[i * n + j] = s;
-      out[j * n + i] = s;
+  for (let t = 0; t < n; t++) {
+    const row = t * n;
+    for (let i = 0; i <= t; i++) {
+      const v = li[row + i];
+      if (v === 0) continue;
+      const oi = i * n;
+      for (let j = i; j <= t; j++) out[oi + j] += v * li[row + j];
     }
   }
+  for (let i = 0; i < n; i++) for (let j = i + 1; j < n; j++) out[j * n + i] = out[i * n + j];
   return out;
 }
 
@@ -96,6 +101,20 @@ export function upperCholesky(a: Float64Array, n: number): Float64Array {
   const l = cholesky(a, n);
   const u = new Float64Array(n * n);
   for (let i = 0; i < n; i++) for (let j = 0; j <= i; j++) u[j * n + i] = l[i * n + j];
+  return u;
+}
+
+/**
+ * Upper-triangular U with A⁻¹ = Uᵀ·U, without forming A⁻¹: with J the index reversal, J·A·J = L·Lᵀ gives
+ * A = R·Rᵀ for the upper R = J·L·J, so A⁻¹ = R⁻ᵀ·R⁻¹ and U = R⁻¹ = J·L⁻¹·J. What GPTQ computes as
+ * cholesky(cholesky_inverse(cholesky(H)), upper=True), in two O(n³/3) steps instead of three.
+ */
+export function upperCholeskyOfInverse(a: Float64Array, n: number): Float64Array {
+  const rev = new Float64Array(n * n);
+  for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) rev[i * n + j] = a[(n - 1 - i) * n + (n - 1 - j)];
+  const li = invertLower(cholesky(rev, n), n);
+  const u = new Float64Array(n * n);
+  for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) u[i * n + j] = li[(n - 1 - i) * n + (n - 1 - j)];
   return u;
 }
 
