@@ -12,6 +12,8 @@ import { encodeModel, loadModel } from "../onnx/model-io.ts";
 import { prepareModel, requireImageInput, type PreparedModel } from "../onnx/prepare.ts";
 import { tensorToFloat32 } from "../onnx/tensor.ts";
 import { collectStatistics } from "./calibrate.ts";
+import { equalizeStage } from "./equalize-stage.ts";
+import type { EqualizeResult } from "../onnx/equalize.ts";
 import { evaluate, type EvaluationResult, type Predictions } from "./evaluate.ts";
 import { exportQuantizedModel, type ExportResult } from "./export-qdq.ts";
 import { channelView } from "./histogram.ts";
@@ -59,6 +61,8 @@ export interface Calibrated {
   statistics: Map<string, TensorStatistics>;
   weights: Map<string, { data: Float32Array; shape: number[] }>;
   timings: Record<string, number>;
+  /** what cross-layer equalization did, when it ran (prepared.model is then the equalized model) */
+  equalization?: EqualizeResult;
 }
 
 export function batchSizeFor(geometry: InputGeometry): number {
@@ -90,7 +94,7 @@ export async function calibrate(req: Omit<QuantizeRequest, "eval" | "layerErrors
     t = now;
   };
   const loaded = await loadModel(req.model);
-  const prepared = prepareModel(loaded);
+  let prepared = prepareModel(loaded);
   const geometry: InputGeometry = requireImageInput(prepared);
   const names = new Set(prepared.layers.map((l) => l.info.name));
   for (const name of Object.keys(req.config.keep)) {
@@ -104,6 +108,13 @@ export async function calibrate(req: Omit<QuantizeRequest, "eval" | "layerErrors
   lap("prepare");
   throwIfAborted(req.signal);
   const calibSet = await scanImages(req.calib.dir, { limit: req.calib.limit, seed: req.calib.seed });
+  let equalization: EqualizeResult | undefined;
+  if (req.config.methods.includes("equalize")) {
+    const eq = await equalizeStage({ prepared, geometry, images: calibSet.files.length, batches: imageBatches(calibSet, geometry, req.preprocess, req.signal), signal: req.signal, onProgress: req.onProgress });
+    prepared = eq.prepared;
+    equalization = eq.result;
+    lap("equalize");
+  }
   // the percentile and MSE calibrators read every image's histogram (an ablation uses them without ACIQ too)
   const needHistograms = req.config.baseline !== "minmax";
   const statistics = await collectStatistics({
@@ -123,7 +134,7 @@ export async function calibrate(req: Omit<QuantizeRequest, "eval" | "layerErrors
     const init = inits.get(l.weight)!;
     weights.set(l.weight, { data: tensorToFloat32(init), shape: init.dims.map(Number) });
   }
-  return { prepared, geometry, calibSet, statistics, weights, timings };
+  return { prepared, geometry, calibSet, statistics, weights, timings, equalization };
 }
 
 export function quantizeCalibrated(
