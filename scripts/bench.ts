@@ -169,7 +169,7 @@ async function accuracyFor(model: string): Promise<ModelAccuracy> {
     for (const name of block.rows) {
       t = performance.now();
       const config = { ...BASE_CONFIG, wBits: block.w, aBits: block.a, methods: methodsOf(name) };
-      const { bytes } = quantizeCalibrated(c, config, { "nibble.methods": config.methods.join(",") || "none" });
+      const { bytes } = await quantizeCalibrated(c, config, { "nibble.methods": config.methods.join(",") || "none" });
       const r = await evaluateBytes(bytes, fp32Predictions);
       if (!fp32Predictions) {
         fp32Predictions = r.predictions.fp32;

@@ -47,6 +47,55 @@ export interface QuantConfig {
   keepFirstLast8: boolean;
   /** Layer name -> held at 8 bits or left in float. */
   keep: Record<string, "8" | "float">;
+  /** Settings of the reconstruct stage (methods "reconstruct" and "bias-fold"); defaults when absent. */
+  reconstruct?: ReconstructSettings;
+  /** Automatic mixed precision: the smallest model whose measured drop on the evaluation images is at most this
+   * many points (top-1 with labels, FP32 agreement without). Needs evaluation images. */
+  maxDrop?: number | null;
+}
+
+export interface ReconstructSettings {
+  /** calibration images the reconstruction uses (default 256) */
+  images?: number;
+  /** each layer's inputs: from the float model, or from the network with the earlier layers quantized (default) */
+  inputs?: "float" | "quantized";
+  /** with quantized inputs, reproduce the float layer's output on float inputs (default true) */
+  floatTarget?: boolean;
+  /** quantize inputs in order of decreasing Hessian diagonal (default true) */
+  actOrder?: boolean;
+  /** Hessian dampening, a fraction of its mean diagonal (default 0.01) */
+  damp?: number;
+}
+
+/** What the reconstruct stage did to one layer, for the report. */
+export interface ReconstructLayerReport {
+  name: string;
+  /** Σ squared output error on the calibration inputs: nearest rounding, and the chosen codes */
+  errorNearest: number;
+  errorChosen: number;
+  /** errorChosen over the layer's output energy: the sensitivity proxy */
+  relativeError: number;
+  /** mean |bias change| relative to mean |bias| (bias-fold) */
+  biasShift: number;
+  seconds: number;
+}
+
+/** The search of --max-drop, as data for the Compare screen. */
+export interface MixedPrecisionReport {
+  maxDrop: number;
+  /** "top1": points of top-1 lost against FP32 (labelled images); "agreement": 100 − FP32 agreement */
+  metric: "top1" | "agreement";
+  images: number;
+  /** per layer, most sensitive first: the proxy (relative output error) and, when measured, the drop */
+  sensitivity: { layer: string; params: number; proxy: number; measuredDrop: number | null }[];
+  /** Spearman rank correlation of proxy and measured drop over the layers where both exist, or null */
+  rankCorrelation: number | null;
+  /** every model measured: the most sensitive `layers8` layers' weights at 8 bits */
+  candidates: { layers8: number; kept: string[]; averageBits: number; bytes: number; drop: number; meets: boolean }[];
+  /** index into candidates of the returned model, or null when none met the target */
+  chosen: number | null;
+  /** plain words: what was returned and how close it came */
+  summary: string;
 }
 
 export interface TensorInfo {
@@ -164,4 +213,6 @@ export interface QuantReport {
   layers: LayerReport[];
   timings: Record<string, number>;
   warnings: string[];
+  reconstruction?: { layers: ReconstructLayerReport[]; passSeconds: number; solveSeconds: number; images: number };
+  mixedPrecision?: MixedPrecisionReport;
 }

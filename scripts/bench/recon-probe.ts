@@ -16,6 +16,9 @@
 //   tgt=own          with in=q, reproduce W·x_q instead of the float output W·x_f
 //   noact            no act-order;  damp=F  dampening;  n=N  calibration images used
 //   paper            the paper's four methods (aciq, bitalloc-w, bitalloc-a, biascorr), as `--methods all`
+//   aciq             ACIQ activation clipping alone
+//   mse | pct        activation intervals by the MSE-search or 99.99th-percentile calibrator (needs --histograms)
+//   pt               per-tensor activations
 import { parseArgs } from "node:util";
 import { defaultQuantConfig } from "../../shared/defaults.ts";
 import { ALL_METHODS, type Method, type PreprocessConfig, type PresetName, type QuantConfig } from "../../shared/types.ts";
@@ -40,6 +43,7 @@ const { values } = parseArgs({
     "eval-limit": { type: "string", default: "1000" },
     variants: { type: "string", default: "af,af+gptq+in=fp" },
     equalize: { type: "boolean", default: false },
+    histograms: { type: "boolean", default: false },
   },
 });
 if (!values.model || !values.calib || !values.eval) {
@@ -55,10 +59,12 @@ interface Variant {
   dw8: boolean;
   methods: Method[];
   recon: ReconstructOptions | null;
+  baseline: QuantConfig["baseline"];
+  activations: QuantConfig["activations"];
 }
 
 function parseVariant(name: string): Variant {
-  const v: Variant = { name, floatActivations: false, wBits: 4, dw8: false, methods: [], recon: null };
+  const v: Variant = { name, floatActivations: false, wBits: 4, dw8: false, methods: [], recon: null, baseline: "minmax", activations: "per-channel" };
   const r: Partial<ReconstructOptions> = {};
   let gptq = false;
   let bf = false;
@@ -69,6 +75,10 @@ function parseVariant(name: string): Variant {
     else if (t === "dw8") v.dw8 = true;
     else if (t === "clip") v.methods.push("weight-clip");
     else if (t === "paper") v.methods.push(...ALL_METHODS);
+    else if (t === "aciq") v.methods.push("aciq");
+    else if (t === "mse") v.baseline = "mse";
+    else if (t === "pct") v.baseline = "percentile";
+    else if (t === "pt") v.activations = "per-tensor";
     else if (t === "gptq") gptq = true;
     else if (t === "bf") bf = true;
     else if (t === "in=fp") r.inputs = "float";
@@ -86,7 +96,7 @@ function parseVariant(name: string): Variant {
 const variants = values.variants.split(",").map((s) => s.trim()).filter(Boolean).map(parseVariant);
 const base = defaultQuantConfig({ wBits: 4, aBits: 8, methods: [] });
 let t = performance.now();
-const c = await calibrate({ model: values.model, calib: { dir: values.calib, limit: Number(values["calib-limit"]) }, preprocess, config: { ...base, methods: values.equalize ? ["equalize"] : [] }, histograms: false });
+const c = await calibrate({ model: values.model, calib: { dir: values.calib, limit: Number(values["calib-limit"]) }, preprocess, config: { ...base, methods: values.equalize ? ["equalize"] : [], baseline: values.histograms ? "mse" : "minmax", activations: variants.some((v) => v.activations === "per-tensor") ? "per-tensor" : "per-channel" }, histograms: false });
 const calibSeconds = (performance.now() - t) / 1000;
 const evalSet = await scanImages(values.eval, { limit: Number(values["eval-limit"]) });
 t = performance.now();
@@ -104,10 +114,17 @@ console.log(`${values.model}: FP32 top-1 ${fp32.fp32.top1?.toFixed(2)} on ${eval
 const layers = c.prepared.layers.map((l) => ({ ...l.info, output: l.output, weightName: l.weight, weightAxis: l.weightAxis }));
 const activationRanks = new Map([...c.statistics].map(([k, s]) => [k, s.sampleShape.length + 1]));
 const rows: string[][] = [];
+let lastProgress = 0;
+const progressLine = (p: { done: number; total: number; etaSeconds: number | null; message?: string }) => {
+  const now = performance.now();
+  if (now - lastProgress < 30000) return;
+  lastProgress = now;
+  console.log(`    reconstruct ${p.done}/${p.total} ${p.message ?? ""}, ${p.etaSeconds === null ? "?" : Math.round(p.etaSeconds)} s left`);
+};
 for (const v of variants) {
   const keep: QuantConfig["keep"] = {};
   if (v.dw8) for (const l of layers) if (l.kind === "depthwise") keep[l.name] = "8";
-  const config = defaultQuantConfig({ wBits: v.wBits, aBits: 8, methods: v.methods, keep });
+  const config = defaultQuantConfig({ wBits: v.wBits, aBits: 8, methods: v.methods, keep, baseline: v.baseline, activations: v.activations });
   t = performance.now();
   let plans: LayerPlan[] = layers.map((l) => planLayer(l, c.weights.get(l.weightName)!, v.floatActivations ? undefined : c.statistics.get(l.output), config));
   const planSeconds = (performance.now() - t) / 1000;
@@ -115,7 +132,7 @@ for (const v of variants) {
   let pass = 0;
   let solve = 0;
   if (v.recon) {
-    const r = await reconstruct({ prepared: c.prepared, geometry: c.geometry, calibSet: c.calibSet, preprocess, weights: c.weights, plans, activationRanks, options: v.recon });
+    const r = await reconstruct({ prepared: c.prepared, geometry: c.geometry, calibSet: c.calibSet, preprocess, weights: c.weights, plans, activationRanks, options: v.recon, onProgress: progressLine });
     plans = r.plans;
     model = r.model;
     pass = r.passSeconds;

@@ -3,7 +3,7 @@
 import { fromBinary } from "@bufbuild/protobuf";
 import { ModelProtoSchema, type ModelProto } from "onnx-buf";
 import type { LayerHistogram } from "../../../shared/engine-api.ts";
-import type { PreprocessConfig, QuantConfig, QuantReport } from "../../../shared/types.ts";
+import type { MixedPrecisionReport, PreprocessConfig, QuantConfig, QuantReport } from "../../../shared/types.ts";
 import { batches } from "../data/loader.ts";
 import { scanImages, type ImageSet } from "../data/scan.ts";
 import { ModelError } from "../onnx/errors.ts";
@@ -18,7 +18,9 @@ import { evaluate, type EvaluationResult, type Predictions } from "./evaluate.ts
 import { exportQuantizedModel, type ExportResult } from "./export-qdq.ts";
 import { channelView } from "./histogram.ts";
 import { planLayer, type LayerPlan, type PlanLayer } from "./plan.ts";
+import { searchMixedPrecision } from "./mixed-precision.ts";
 import { throwIfAborted, type ProgressListener } from "./progress.ts";
+import { reconstruct, reconstructOptions, type ReconstructResult } from "./reconstruct.ts";
 import { buildReport, NIBBLE_VERSION } from "./report.ts";
 import type { InputGeometry } from "./runtime.ts";
 import type { TensorStatistics } from "./statistics.ts";
@@ -63,6 +65,7 @@ export interface Calibrated {
   timings: Record<string, number>;
   /** what cross-layer equalization did, when it ran (prepared.model is then the equalized model) */
   equalization?: EqualizeResult;
+  preprocess: PreprocessConfig;
 }
 
 export function batchSizeFor(geometry: InputGeometry): number {
@@ -134,28 +137,74 @@ export async function calibrate(req: Omit<QuantizeRequest, "eval" | "layerErrors
     const init = inits.get(l.weight)!;
     weights.set(l.weight, { data: tensorToFloat32(init), shape: init.dims.map(Number) });
   }
-  return { prepared, geometry, calibSet, statistics, weights, timings, equalization };
+  return { prepared, geometry, calibSet, statistics, weights, timings, equalization, preprocess: req.preprocess };
 }
 
-export function quantizeCalibrated(
-  c: Calibrated,
-  config: QuantConfig,
-  metadata: Record<string, string>,
-  onProgress?: ProgressListener,
-): { plans: LayerPlan[]; exported: ExportResult; bytes: Uint8Array } {
-  const plans = planLayers(c.prepared).map((layer) => planLayer(layer, c.weights.get(layer.weightName)!, c.statistics.get(layer.output), config));
-  onProgress?.({ stage: "quantize", done: plans.length, total: plans.length, etaSeconds: 0 });
+/** The plan of every layer for `config`, from the frozen statistics. */
+export function planCalibrated(c: Calibrated, config: QuantConfig): LayerPlan[] {
+  return planLayers(c.prepared).map((layer) => planLayer(layer, c.weights.get(layer.weightName)!, c.statistics.get(layer.output), config));
+}
+
+/** Plans written as ONNX; `model` is the prepared model, or the reconstruct stage's copy with folded biases. */
+export function exportPlans(c: Calibrated, plans: LayerPlan[], model: ModelProto, metadata: Record<string, string>, onProgress?: ProgressListener): { exported: ExportResult; bytes: Uint8Array } {
   onProgress?.({ stage: "export", done: 0, total: 1, etaSeconds: null });
   const exported = exportQuantizedModel({
-    model: c.prepared.model,
+    model,
     plans,
     weightShapes: new Map([...c.weights].map(([k, v]) => [k, v.shape])),
-    activationRanks: new Map([...c.statistics].map(([k, v]) => [k, v.sampleShape.length + 1])),
+    activationRanks: activationRanks(c),
     metadata,
   });
   const bytes = encodeModel(exported.model);
   onProgress?.({ stage: "export", done: 1, total: 1, etaSeconds: 0 });
-  return { plans, exported, bytes };
+  return { exported, bytes };
+}
+
+export function activationRanks(c: Calibrated): Map<string, number> {
+  return new Map([...c.statistics].map(([k, v]) => [k, v.sampleShape.length + 1]));
+}
+
+export interface Quantized {
+  plans: LayerPlan[];
+  exported: ExportResult;
+  bytes: Uint8Array;
+  /** what the reconstruct stage did, when "reconstruct" or "bias-fold" was on */
+  reconstruction: ReconstructResult | null;
+}
+
+export async function quantizeCalibrated(
+  c: Calibrated,
+  config: QuantConfig,
+  metadata: Record<string, string>,
+  onProgress?: ProgressListener,
+  signal?: AbortSignal,
+): Promise<Quantized> {
+  let plans = planCalibrated(c, config);
+  onProgress?.({ stage: "quantize", done: plans.length, total: plans.length, etaSeconds: 0 });
+  let model = c.prepared.model;
+  let reconstruction: ReconstructResult | null = null;
+  if (config.methods.includes("reconstruct") || config.methods.includes("bias-fold")) {
+    reconstruction = await reconstructCalibrated(c, plans, config, onProgress, signal);
+    plans = reconstruction.plans;
+    model = reconstruction.model;
+  }
+  return { plans, ...exportPlans(c, plans, model, metadata, onProgress), reconstruction };
+}
+
+/** The reconstruct stage on `plans` (methods "reconstruct": rounding, "bias-fold": biases). */
+export function reconstructCalibrated(c: Calibrated, plans: LayerPlan[], config: QuantConfig, onProgress?: ProgressListener, signal?: AbortSignal): Promise<ReconstructResult> {
+  return reconstruct({
+    prepared: c.prepared,
+    geometry: c.geometry,
+    calibSet: c.calibSet,
+    preprocess: c.preprocess,
+    weights: c.weights,
+    plans,
+    activationRanks: activationRanks(c),
+    options: reconstructOptions(config),
+    signal,
+    onProgress,
+  });
 }
 
 /** The tensor to compare per layer: the ReLU output where the quantizer fuses the ReLU, else the layer output. */
@@ -243,16 +292,30 @@ export async function quantize(req: QuantizeRequest): Promise<QuantizeOutcome> {
   let t = performance.now();
   throwIfAborted(req.signal);
   req.onProgress?.({ stage: "quantize", done: 0, total: c.prepared.layers.length, etaSeconds: null });
-  const { plans, exported, bytes } = quantizeCalibrated(c, req.config, { "nibble.version": NIBBLE_VERSION, "nibble.config": JSON.stringify(req.config) }, req.onProgress);
+  const metadata = { "nibble.version": NIBBLE_VERSION, "nibble.config": JSON.stringify(req.config) };
+  let q = await quantizeCalibrated(c, req.config, metadata, req.onProgress, req.signal);
   c.timings.quantize = (performance.now() - t) / 1000;
+  if (q.reconstruction) c.timings.reconstruct = q.reconstruction.passSeconds + q.reconstruction.solveSeconds;
   t = performance.now();
   let evaluation: EvaluationResult | null = null;
   let evalSet: ImageSet | null = null;
+  let mixedPrecision: MixedPrecisionReport | undefined;
   if (req.eval) {
     evalSet = await scanImages(req.eval.dir, { limit: req.eval.limit, seed: req.eval.seed });
-    evaluation = await evaluateQuantized(c, bytes, evalSet, req);
+    if (req.config.maxDrop !== undefined && req.config.maxDrop !== null) {
+      const search = await searchMixedPrecision({ c, config: req.config, base: q, evalSet, maxDrop: req.config.maxDrop, metadata, signal: req.signal, onProgress: req.onProgress });
+      q = search.chosen;
+      mixedPrecision = search.report;
+      c.timings.sensitivity = (performance.now() - t) / 1000;
+      t = performance.now();
+    }
+    evaluation = await evaluateQuantized(c, q.bytes, evalSet, req);
     c.timings.evaluate = (performance.now() - t) / 1000;
   }
+  const { plans, exported, bytes } = q;
   const report = await buildReport({ request: req, calibrated: c, plans, exported, bytes, evaluation, evalSet, errorTaps: errorTaps(c.prepared) });
-  return { report, bytes, histograms: layerHistograms(c, plans) };
+  const reconstruction = q.reconstruction
+    ? { layers: q.reconstruction.layers, passSeconds: q.reconstruction.passSeconds, solveSeconds: q.reconstruction.solveSeconds, images: q.reconstruction.images }
+    : undefined;
+  return { report: { ...report, ...(reconstruction ? { reconstruction } : {}), ...(mixedPrecision ? { mixedPrecision } : {}) }, bytes, histograms: layerHistograms(c, plans) };
 }

@@ -11,7 +11,7 @@
 // group), never activations for all images.
 import { clone } from "@bufbuild/protobuf";
 import { ModelProtoSchema, type ModelProto, type NodeProto, type TensorProto } from "onnx-buf";
-import type { PreprocessConfig } from "../../../shared/types.ts";
+import type { PreprocessConfig, QuantConfig, ReconstructLayerReport } from "../../../shared/types.ts";
 import type { ImageSet } from "../data/scan.ts";
 import { addInitializer, nameGenerator } from "../onnx/graph.ts";
 import type { PreparedModel, QuantLayer } from "../onnx/prepare.ts";
@@ -41,6 +41,17 @@ export interface ReconstructOptions {
 
 export const DEFAULT_RECONSTRUCT: ReconstructOptions = { rounding: true, biasFold: true, inputs: "quantized", floatTarget: true, actOrder: true, damp: 0.01, images: 256 };
 
+/** The stage's options for a configuration: "reconstruct" rounds, "bias-fold" folds; the rest from config.reconstruct. */
+export function reconstructOptions(config: QuantConfig): ReconstructOptions {
+  const s = config.reconstruct ?? {};
+  return {
+    ...DEFAULT_RECONSTRUCT,
+    ...Object.fromEntries(Object.entries(s).filter(([, v]) => v !== undefined)),
+    rounding: config.methods.includes("reconstruct"),
+    biasFold: config.methods.includes("bias-fold"),
+  };
+}
+
 export interface ReconstructInput {
   prepared: PreparedModel;
   geometry: InputGeometry;
@@ -55,17 +66,7 @@ export interface ReconstructInput {
   onProgress?: ProgressListener;
 }
 
-export interface ReconstructedLayer {
-  name: string;
-  /** Σ output error² on the calibration inputs with nearest rounding, and with the chosen codes */
-  errorNearest: number;
-  errorChosen: number;
-  /** errorChosen / Σ output²: the layer's relative output error, a cheap sensitivity proxy */
-  relativeError: number;
-  /** mean |bias change| over channels, relative to the mean |bias| (0 without bias folding) */
-  biasShift: number;
-  seconds: number;
-}
+export type ReconstructedLayer = ReconstructLayerReport;
 
 export interface ReconstructResult {
   plans: LayerPlan[];
@@ -75,6 +76,8 @@ export interface ReconstructResult {
   /** seconds spent running onnxruntime passes vs solving in JavaScript */
   passSeconds: number;
   solveSeconds: number;
+  /** calibration images used */
+  images: number;
 }
 
 /** A layer's weights as rows = output channels, columns = inputs (im2col order), and back. */
@@ -233,7 +236,7 @@ export async function reconstruct(input: ReconstructInput): Promise<ReconstructR
       // the weights whose output on these inputs is the target
       const target = options.inputs === "quantized" && options.floatTarget && gram.cross ? floatTargetWeights(w, rowsPer, k, h, gram.cross.subarray(g * k * k, (g + 1) * k * k), options.damp) : w;
       if (options.rounding) {
-        const r = roundToOutput(target, rowsPer, k, h, gg, { actOrder: options.actOrder, damp: options.damp });
+        const r = roundToOutput(target, rowsPer, k, h, gg, { actOrder: options.actOrder, damp: options.damp, onBlock: () => throwIfAborted(input.signal) });
         codes.set(r.codes, g * rowsPer * k);
         for (let i = 0; i < rowsPer; i++) {
           errNearest += r.nearestRowError[i];
@@ -302,5 +305,5 @@ export async function reconstruct(input: ReconstructInput): Promise<ReconstructR
     }
   }
   input.onProgress?.({ stage: "reconstruct", done: jobs.length, total: jobs.length, etaSeconds: 0 });
-  return { plans, model, layers: result, passSeconds, solveSeconds };
+  return { plans, model, layers: result, passSeconds, solveSeconds, images: set.files.length };
 }

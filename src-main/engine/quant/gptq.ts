@@ -32,6 +32,8 @@ export interface RoundToOutputOptions {
    * rows are independent terms of the output error, so the better of the two is chosen row by row.
    */
   keepBetter?: boolean;
+  /** called between blocks of columns: a caller's cancellation check (it may throw) */
+  onBlock?: () => void;
 }
 
 export interface RoundToOutputResult {
@@ -95,6 +97,7 @@ export function roundToOutput(w: ArrayLike<number>, rows: number, k: number, h: 
   for (let r = 0; r < rows; r++) for (let a = 0; a < n; a++) wp[r * n + a] = w[r * k + live[a]];
   const err = new Float64Array(rows * blockSize);
   for (let i1 = 0; i1 < n; i1 += blockSize) {
+    options.onBlock?.();
     const i2 = Math.min(i1 + blockSize, n);
     const width = i2 - i1;
     for (let i = i1; i < i2; i++) {
