@@ -6,7 +6,7 @@
 //     --resize 224 --crop 224 [--calib-limit 300] [--eval-limit 1000] [--equalize] --variants V1,V2,...
 //
 // A variant is a '+'-separated list of tokens:
-//   af | a8          activations float, or 8-bit (per channel, min/max as the plan sets them)
+//   af | aN          activations float, or N-bit (per channel, min/max as the plan sets them; default 8)
 //   w3 | w4          low-bit weight width (default 4)
 //   dw8              depthwise layers' weights at 8 bits
 //   clip             weight-clip (per-channel MSE interval search)
@@ -16,7 +16,8 @@
 //   tgt=own          with in=q, reproduce W·x_q instead of the float output W·x_f
 //   noact            no act-order;  damp=F  dampening;  n=N  calibration images used
 //   paper            the paper's four methods (aciq, bitalloc-w, bitalloc-a, biascorr), as `--methods all`
-//   aciq             ACIQ activation clipping alone
+//   aciq             ACIQ activation clipping alone;  abits  ACIQ + activation bit allocation
+//   bcw | baw | baa  the paper's weight bias correction / weight or activation bit allocation
 //   mse | pct        activation intervals by the MSE-search or 99.99th-percentile calibrator (needs --histograms)
 //   pt               per-tensor activations
 import { parseArgs } from "node:util";
@@ -56,6 +57,7 @@ interface Variant {
   name: string;
   floatActivations: boolean;
   wBits: number;
+  aBits: number;
   dw8: boolean;
   methods: Method[];
   recon: ReconstructOptions | null;
@@ -64,17 +66,21 @@ interface Variant {
 }
 
 function parseVariant(name: string): Variant {
-  const v: Variant = { name, floatActivations: false, wBits: 4, dw8: false, methods: [], recon: null, baseline: "minmax", activations: "per-channel" };
+  const v: Variant = { name, floatActivations: false, wBits: 4, aBits: 8, dw8: false, methods: [], recon: null, baseline: "minmax", activations: "per-channel" };
   const r: Partial<ReconstructOptions> = {};
   let gptq = false;
   let bf = false;
   for (const t of name.split("+")) {
     if (t === "af") v.floatActivations = true;
-    else if (t === "a8") v.floatActivations = false;
+    else if (/^a\d$/.test(t)) v.aBits = Number(t.slice(1));
     else if (/^w\d$/.test(t)) v.wBits = Number(t.slice(1));
     else if (t === "dw8") v.dw8 = true;
     else if (t === "clip") v.methods.push("weight-clip");
     else if (t === "paper") v.methods.push(...ALL_METHODS);
+    else if (t === "abits") v.methods.push("aciq", "bitalloc-a");
+    else if (t === "bcw") v.methods.push("biascorr");
+    else if (t === "baw") v.methods.push("bitalloc-w");
+    else if (t === "baa") v.methods.push("bitalloc-a");
     else if (t === "aciq") v.methods.push("aciq");
     else if (t === "mse") v.baseline = "mse";
     else if (t === "pct") v.baseline = "percentile";
@@ -124,7 +130,7 @@ const progressLine = (p: { done: number; total: number; etaSeconds: number | nul
 for (const v of variants) {
   const keep: QuantConfig["keep"] = {};
   if (v.dw8) for (const l of layers) if (l.kind === "depthwise") keep[l.name] = "8";
-  const config = defaultQuantConfig({ wBits: v.wBits, aBits: 8, methods: v.methods, keep, baseline: v.baseline, activations: v.activations });
+  const config = defaultQuantConfig({ wBits: v.wBits, aBits: v.aBits, methods: v.methods, keep, baseline: v.baseline, activations: v.activations });
   t = performance.now();
   let plans: LayerPlan[] = layers.map((l) => planLayer(l, c.weights.get(l.weightName)!, v.floatActivations ? undefined : c.statistics.get(l.output), config));
   const planSeconds = (performance.now() - t) / 1000;

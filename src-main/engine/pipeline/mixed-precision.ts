@@ -84,6 +84,27 @@ export function spearman(a: number[], b: number[]): number | null {
   return da > 0 && db > 0 ? num / Math.sqrt(da * db) : null;
 }
 
+/** Without a reconstruction (no Hessians), each layer's relative weight error ‖W − Ŵ‖² / ‖W‖². */
+export function weightErrorProxy(c: Calibrated, plans: LayerPlan[]): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const p of plans) {
+    if (!p.weight) continue;
+    const w = c.weights.get(p.layer.weightName)!;
+    const axis = p.layer.weightAxis;
+    const inner = w.shape.slice(axis + 1).reduce((a, b) => a * b, 1);
+    const channels = w.shape[axis];
+    let err = 0;
+    let energy = 0;
+    for (let i = 0; i < w.data.length; i++) {
+      const ch = Math.floor(i / inner) % channels;
+      err += (w.data[i] - (p.weight.codes[i] * p.weight.scale[ch] + p.weight.offset[ch])) ** 2;
+      energy += w.data[i] ** 2;
+    }
+    out.set(p.layer.name, energy > 0 ? err / energy : 0);
+  }
+  return out;
+}
+
 /** `plans` with the weights of `names` at 8 bits (nearest rounding, same clipping method); activations unchanged. */
 export function promote(c: Calibrated, plans: LayerPlan[], names: Set<string>, config: QuantConfig): LayerPlan[] {
   return plans.map((p) => {
@@ -124,7 +145,7 @@ export async function searchMixedPrecision(input: MixedPrecisionInput): Promise<
     signal: input.signal,
   });
   const fp32Predictions: Predictions = fp32.predictions.fp32;
-  const proxy = new Map((base.reconstruction?.layers ?? []).map((l) => [l.name, l.relativeError]));
+  const proxy = base.reconstruction ? new Map(base.reconstruction.layers.map((l) => [l.name, l.relativeError])) : weightErrorProxy(c, base.plans);
   const low = base.plans.filter((p) => p.precision === "low" && p.weight);
   const order = [...low].sort((a, b) => (proxy.get(b.layer.name) ?? 0) - (proxy.get(a.layer.name) ?? 0) || a.layer.params - b.layer.params);
   const model = base.reconstruction?.model ?? c.prepared.model;
