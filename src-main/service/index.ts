@@ -7,6 +7,7 @@ import { realpath } from "node:fs/promises";
 import path from "node:path";
 import { Worker } from "node:worker_threads";
 import type { JobEvent, JobRequest, JobResult, NibbleApi } from "../../shared/engine-api.ts";
+import { releaseLibvipsSlot, reserveLibvipsSlot } from "../engine/data/libvips-gate.ts";
 import { ModelError } from "../engine/onnx/errors.ts";
 import { claimForTermination, createNativeCallCounter } from "../engine/native-calls.ts";
 import { atomicWrite } from "../engine/onnx/model-io.ts";
@@ -49,14 +50,16 @@ export interface ServiceOptions {
 
 function runInWorker(request: EngineRequest, options: ServiceOptions, onEvent: (msg: FromWorker) => void, register?: (job: RunningJob) => void): Promise<EngineOutput> {
   const nativeCalls = createNativeCallCounter();
+  const libvips = reserveLibvipsSlot();
   const worker = new Worker(workerScript(), {
-    workerData: { nativeCalls } satisfies EngineWorkerData,
+    workerData: { nativeCalls, libvips } satisfies EngineWorkerData,
     ...(options.workerMemoryMb ? { resourceLimits: { maxOldGenerationSizeMb: options.workerMemoryMb } } : {}),
   });
   let exited = false;
   const gone = new Promise<void>((resolve) =>
     worker.once("exit", () => {
       exited = true;
+      releaseLibvipsSlot(libvips);
       resolve();
     }),
   );

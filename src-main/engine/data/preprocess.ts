@@ -14,6 +14,7 @@ import sharp, { type Sharp } from "sharp";
 import type { Layout, PreprocessConfig, PresetName } from "../../../shared/types.ts";
 import { decodeBmp, isBmp } from "./bmp.ts";
 import { DataError } from "./errors.ts";
+import { aloneInLibvips, inLibvips } from "./libvips-gate.ts";
 import { MAX_FILE_BYTES, MAX_PIXELS, pixelLimitReason } from "./limits.ts";
 
 export interface ResolvedPreprocess {
@@ -140,25 +141,18 @@ const SHARP_INPUT = { limitInputPixels: MAX_PIXELS, failOn: "error", animated: f
 export async function loadPixels(file: string, cfg: PreprocessConfig, spec: TensorSpec): Promise<Pixels> {
   const buf = await readImageFile(file);
   try {
-    return await decodePixels(buf, cfg, spec);
+    return await inLibvips(() => decodePixels(buf, cfg, spec));
   } catch (e) {
     if (e instanceof DataError) throw e;
-    const reason = decodeReason(e, buf);
+    const reason = ownReason(e, buf);
     if (reason !== null) throw new Error(reason);
-    // libvips keeps one error buffer for all its threads: when two decodes fail at once, one may get
-    // both messages and the other "Unknown error". Decode this file again, alone, to learn its own.
-    return await serially(() => decodePixels(buf, cfg, spec)).catch((again: unknown) => {
+    // A libvips message read while other images were in flight may be another file's, several files', or
+    // empty (libvips-gate.ts). Decode this file again with nothing else in flight to learn its own.
+    return await aloneInLibvips(() => decodePixels(buf, cfg, spec)).catch((again: unknown) => {
       if (again instanceof DataError) throw again;
-      throw new Error(decodeReason(again, buf) ?? "cannot be decoded, the file is damaged or incomplete");
+      throw new Error(ownReason(again, buf) ?? libvipsReason(again, buf));
     });
   }
-}
-
-let lastRetry: Promise<unknown> = Promise.resolve();
-function serially<T>(fn: () => Promise<T>): Promise<T> {
-  const run = lastRetry.then(fn, fn);
-  lastRetry = run.catch(() => undefined);
-  return run;
 }
 
 async function decodePixels(buf: Buffer, cfg: PreprocessConfig, spec: TensorSpec): Promise<Pixels> {
@@ -210,18 +204,27 @@ const LOADERS: [(b: Buffer) => boolean, RegExp][] = [
 ];
 
 /**
- * libvips messages, rephrased for people who did not write libvips; null when the message cannot be
- * trusted to be this file's (see loadPixels).
+ * Reasons that are certainly this file's whatever else is decoding: sharp's own checks (they do not go
+ * through libvips's error buffer), our BMP decoder and channel check. null for libvips's messages.
  */
-function decodeReason(e: unknown, buf: Buffer): string | null {
+function ownReason(e: unknown, buf: Buffer): string | null {
   const msg = (e instanceof Error ? e.message : String(e)).trim();
   if (/exceeds pixel limit/i.test(msg)) return pixelLimitReason(MAX_PIXELS);
   if (/unsupported image format/i.test(msg)) return "not an image in a supported format (JPEG, PNG, WebP, BMP, TIFF, GIF), whatever its name says";
-  // Our own BMP decoder and channel check: no libvips error buffer involved.
   if (isBmp(buf) || /instead of RGB/.test(msg)) return `cannot be decoded: ${msg.split("\n")[0]}`;
+  return null;
+}
+
+/**
+ * A libvips failure read from a decode that ran alone, rephrased for people who did not write libvips,
+ * with the decoder's first line about this file's format (a line naming another loader would mean a
+ * libvips call outside the gate; it is left out rather than shown as this file's).
+ */
+function libvipsReason(e: unknown, buf: Buffer): string {
+  const msg = (e instanceof Error ? e.message : String(e)).trim();
   const loader = LOADERS.find(([is]) => is(buf))?.[1];
-  const own = msg.split("\n").map((l) => l.trim()).find((l) => l !== "" && !/unknown error/i.test(l) && (!loader || loader.test(l)));
-  return own ? `cannot be decoded, the file is damaged or incomplete (${own})` : null;
+  const detail = msg.split("\n").map((l) => l.trim()).find((l) => l !== "" && !/unknown error/i.test(l) && (!loader || loader.test(l)));
+  return `cannot be decoded, the file is damaged or incomplete${detail ? ` (${detail})` : ""}`;
 }
 
 /** Copies the model's window out of the resized RGB image, zero outside it; luminance for 1 channel. */

@@ -3,6 +3,7 @@
 import sharp from "sharp";
 import type { DataPreviewImage } from "../../../shared/engine-api.ts";
 import type { PreprocessConfig } from "../../../shared/types.ts";
+import { inLibvips } from "./libvips-gate.ts";
 import { checkGeometry, loadPixels, normalisationTables, resolvePreprocess, writeTensor, type ResolvedPreprocess, type TensorSpec } from "./preprocess.ts";
 import type { ImageSet } from "./scan.ts";
 
@@ -80,9 +81,12 @@ async function toPngDataUrl(tensor: Float32Array, p: ResolvedPreprocess, spec: T
     }
   }
   const factor = Math.max(1, Math.ceil(MIN_PREVIEW_PX / Math.min(H, W)));
-  const png = await sharp(rgb, { raw: { width: W, height: H, channels: C as 1 | 3 } })
-    .resize(W * factor, H * factor, { kernel: "nearest" })
-    .png()
-    .toBuffer();
+  // Counted like every libvips call: its end clears libvips's error buffer (libvips-gate.ts).
+  const png = await inLibvips(() =>
+    sharp(rgb, { raw: { width: W, height: H, channels: C as 1 | 3 } })
+      .resize(W * factor, H * factor, { kernel: "nearest" })
+      .png()
+      .toBuffer(),
+  );
   return `data:image/png;base64,${png.toString("base64")}`;
 }
