@@ -17,8 +17,9 @@ import type { EngineOutput, EngineRequest } from "./jobs.ts";
 import type { EngineWorkerData, ToWorker } from "./worker.ts";
 
 /** How long a cancelled job may take to stop by itself before it is reported cancelled and its thread is
- * terminated (as soon as that thread is outside onnxruntime). */
-const CANCEL_GRACE_MS = 750;
+ * terminated (as soon as that thread is outside onnxruntime). Users are promised an answer within 1 s: the
+ * rest is for the message to reach the screen. */
+export const CANCEL_GRACE_MS = 750;
 
 type FromWorker =
   | { type: "progress"; progress: import("../../shared/types.ts").Progress }
