@@ -393,7 +393,7 @@ test("a layer with no channels is refused", async () => {
     m.graph!.initializer[i] = float32Tensor(w.name, [0, 3, 3, 3], []);
   });
   assert.ok(empty instanceof ModelError);
-  assert.match(empty.message, /is damaged: Conv "conv_\d+" has no output channels: its input "conv_w_\d+" has shape 0 x 3 x 3 x 3, with no values at all.*Export the model again/);
+  assert.match(empty.message, /is damaged: Conv "conv_\d+" has no output channels: its weights "conv_w_\d+" have shape 0 x 3 x 3 x 3, with no values at all.*Export the model again/);
 });
 
 test("a declared input too large to allocate is refused; a dynamic one is not judged", async () => {

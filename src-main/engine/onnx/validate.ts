@@ -66,7 +66,7 @@ export function parameterProblem(model: ModelProto): Problem | null {
       const tensor = `"${t.name || n.input[k]}"`;
       if (t.dims.some((d) => d === 0n)) {
         const missing = n.opType.startsWith("Conv") && k === 1 ? (t.dims[0] === 0n ? "no output channels" : "no input channels or an empty kernel") : "an empty parameter";
-        return { reason: `${label(n)} has ${missing}: its input ${tensor} has shape ${t.dims.join(" x ")}, with no values at all`, todo: `The file was damaged or cut down by a tool. ${REEXPORT}` };
+        return { reason: `${label(n)} has ${missing}: its ${k === 1 ? `weights ${tensor} have` : `parameter ${tensor} has`} shape ${t.dims.join(" x ")}, with no values at all`, todo: `The file was damaged or cut down by a tool. ${REEXPORT}` };
       }
       const bad = nonFinite(t);
       if (bad) {
