@@ -7,7 +7,7 @@ import os from "node:os";
 import path from "node:path";
 import { ModelError } from "../../src-main/engine/onnx/errors.ts";
 import { atomicWrite, encodeModel, loadModel, saveModelAtomic } from "../../src-main/engine/onnx/model-io.ts";
-import { float32Tensor } from "../../src-main/engine/onnx/tensor.ts";
+import { float32Tensor, int64Tensor } from "../../src-main/engine/onnx/tensor.ts";
 import { externalize, ModelBuilder, mulberry32, randomInput, runOnnx } from "../helpers/model-builder.ts";
 
 const repoRoot = path.resolve(import.meta.dirname, "../..");
@@ -404,4 +404,21 @@ test("a declared input too large to allocate is refused; a dynamic one is not ju
   });
   assert.ok(huge instanceof ModelError);
   assert.match(huge.message, /cannot be run: its input "x" has the fixed shape \[1, 3, 100000, 100000\]: 30,000,000,000 values \(112 GB as float32\) for one image, more than Nibble can allocate.*re-export the model with the input size it was trained for/);
+});
+
+test("a conversion that meets a tensor of the wrong type names the file", async () => {
+  const model = create(ModelProtoSchema, {
+    irVersion: 5n,
+    opsetImport: [{ domain: "", version: 10n }],
+    graph: {
+      name: "resize",
+      node: [{ opType: "Resize", input: ["x", "scales"], output: ["y"] }],
+      initializer: [int64Tensor("scales", [4], [1, 1, 2, 2])],
+      input: [valueInfo("x", [1, 1, 2, 2])],
+      output: [valueInfo("y", [1, 1, 4, 4])],
+    },
+  });
+  const file = path.join(await tempDir(), "int-scales.onnx");
+  await writeFile(file, encodeModel(model));
+  await rejectsModelError(loadModel(file), new RegExp(`^"${file}" cannot be converted from ONNX operator set 10 to 21: Tensor "scales" holds int64 values, not floating point numbers\\. The file is damaged`));
 });

@@ -87,9 +87,21 @@ export async function loadModel(file: string, options: LoadOptions = {}): Promis
   const declared = { irVersion, opset, opsets: model.opsetImport.map((o) => ({ domain: o.domain || "ai.onnx", version: Number(o.version) })) };
   const initializerInputs = constantInitializers(model);
   if (initializerInputs.length > 0) notes.push(initializerInputsNote(model, initializerInputs.length));
-  const conversion = convertToTargetOpset(model, { file: abs });
+  const conversion = convert(model, abs, opset);
   notes.push(...conversionNotes(conversion));
   return { path: abs, model, fileBytes: bytes.length, externalBytes, irVersion: Number(model.irVersion), opset: TARGET_OPSET, declared, initializerInputs, conversion, notes };
+}
+
+function convert(model: ModelProto, file: string, opset: number): ConversionResult {
+  try {
+    return convertToTargetOpset(model, { file });
+  } catch (err) {
+    // a tensor a rule reads holds the wrong type (tensor.ts says which): the file's fault, named here
+    if (err instanceof ModelError && err.file === undefined) {
+      throw new ModelError(`"${file}" cannot be converted from ONNX operator set ${opset} to ${TARGET_OPSET}: ${err.message} The file is damaged; export it again.`, { file, cause: err });
+    }
+    throw err;
+  }
 }
 
 /**
