@@ -186,7 +186,6 @@ function contextFor(scope: Scope, state: State): RuleContext {
     },
     node,
     constant: (t) => scope.constant(t),
-    integers: (t) => scope.integers(t),
     rank: (t) => scope.rank(t),
     channels: (t) => scope.channels(t),
     elemType: (t) => scope.elemType(t),

@@ -39,7 +39,6 @@ export interface RuleContext {
   scalarLike(base: string, value: number, like: string): { name: string; nodes: NodeProto[] };
   node(opType: string, inputs: string[], outputs: string[], attributes?: AttributeProto[]): NodeProto;
   constant(tensor: string): TensorProto | undefined;
-  integers(tensor: string): number[] | undefined;
   rank(tensor: string): number | undefined;
   /** the channel count (axis 1) of an [N, C, ...] tensor, when the graph tells */
   channels(tensor: string): number | undefined;

@@ -16,7 +16,8 @@ function coercedTo2d(op: string): Rule {
         apply(node, ctx) {
           const axis = Number(findAttr(node, "axis")?.i ?? 1n);
           const x = node.input[0];
-          const rank = ctx.rank(x);
+          // the output has the input's shape, and graph outputs often declare theirs
+          const rank = ctx.rank(x) ?? ctx.rank(node.output[0]);
           if (rank !== undefined && (axis === rank - 1 || axis === -1)) {
             setAttr(node, intAttr("axis", -1));
             return;
