@@ -10,7 +10,7 @@ import { encodeModel } from "../../src-main/engine/onnx/model-io.ts";
 import { int64Tensor } from "../../src-main/engine/onnx/tensor.ts";
 import { calibrate, imageBatches } from "../../src-main/engine/pipeline/quantize.ts";
 import { openSession, runBatch } from "../../src-main/engine/pipeline/runtime.ts";
-import { upgradeOpset } from "../../src-main/engine/pipeline/upgrade-opset.ts";
+import { upgradeOpset } from "../../src-main/engine/onnx/opset/index.ts";
 import { fixturesDir } from "./common.ts";
 
 const FIXTURES = fixturesDir();

@@ -162,6 +162,15 @@ const MODELS: Record<ModelId, ModelExpect> = {
   },
   "png-named-onnx": { refusal: [/is a PNG image, not an ONNX model, whatever its name says/, /Choose the \.onnx file itself/] },
   "zip-named-onnx": { refusal: [/is a ZIP archive, not an ONNX model/, /Choose the \.onnx file itself \(unpack the archive first\)/] },
+  "non-finite-weights": {
+    refusal: [/is damaged: Conv "conv_\d+" has 1 NaN and 1 infinite value among the 216 values of its weights "conv_w_\d+"/, /Export the model again from a checkpoint whose weights are all finite numbers/],
+    preview: "refused",
+  },
+  "huge-input": {
+    refusal: [/cannot be run: its input "input" has the fixed shape \[1, 3, 100000, 100000\]: 30,000,000,000 values/, /re-export the model with the input size it was trained for/],
+    preview: "refused",
+  },
+  "no-channels": { refusal: [/is damaged: Conv "conv_\d+" has no output channels: its weights "conv_w_\d+" have shape 0 x 8 x 3 x 3/, /Export the model again/] },
 };
 
 /** Skip reasons of the images that cannot be used; the rest (valid: true in the corpus) must be used. */

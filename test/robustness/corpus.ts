@@ -42,7 +42,10 @@ export type ModelId =
   | "no-quantizable-layer"
   | "two-inputs"
   | "png-named-onnx"
-  | "zip-named-onnx";
+  | "zip-named-onnx"
+  | "non-finite-weights"
+  | "huge-input"
+  | "no-channels";
 
 export type ImageId =
   | "zero-bytes"
@@ -209,6 +212,34 @@ export async function buildCorpus(): Promise<Corpus> {
   if (biasType.value.case === "tensorType") biasType.value.value.shape!.dim[1].value = { case: "dimValue", value: 8n };
   g.input.push(create(ValueInfoProtoSchema, { name: "bias_map", type: biasType }));
   models["two-inputs"] = await put(m("two-inputs.onnx"), encodeModel(two));
+
+  // Weights as a diverged training run leaves them: a NaN and an infinity in the first conv.
+  const nonFinite = smallCnn().build();
+  const w = nonFinite.graph!.initializer.find((t) => t.name.startsWith("conv_w"))!;
+  const view = new DataView(w.rawData.buffer, w.rawData.byteOffset, w.rawData.byteLength);
+  view.setFloat32(0, NaN, true);
+  view.setFloat32(4 * 7, Infinity, true);
+  models["non-finite-weights"] = await put(m("non-finite-weights.onnx"), encodeModel(nonFinite));
+
+  // An input declared at 100,000 x 100,000 pixels: 30 billion values per image.
+  const hugeInput = smallCnn().build();
+  const inputType = hugeInput.graph!.input[0].type!.value;
+  if (inputType.case === "tensorType") {
+    inputType.value.shape!.dim.forEach((d, i) => (d.value = { case: "dimValue", value: BigInt([1, 3, 100_000, 100_000][i]) }));
+  }
+  models["huge-input"] = await put(m("huge-input.onnx"), encodeModel(hugeInput));
+
+  // A second conv cut down to zero output channels (and the classifier to zero inputs).
+  const noChannels = new ModelBuilder({ opset: 13, seed: 5 }).input("input", ["N", 3, 32, 32]).conv({ out: 8 }).relu().conv({ out: 4 }).relu().globalAveragePool().flatten().gemm({ out: 10 }).output().build();
+  const inits = noChannels.graph!.initializer;
+  const emptied = (prefix: string, k: number, dims: number[]) => {
+    const t = inits.filter((x) => x.name.startsWith(prefix))[k];
+    inits[inits.indexOf(t)] = float32Tensor(t.name, dims, []);
+  };
+  emptied("conv_w", 1, [0, 8, 3, 3]);
+  emptied("conv_b", 1, [0]);
+  emptied("fc_w", 0, [10, 0]);
+  models["no-channels"] = await put(m("no-channels.onnx"), encodeModel(noChannels));
 
   const picture = await readFile(sources[0]);
   models["png-named-onnx"] = await put(m("photo.onnx"), picture);

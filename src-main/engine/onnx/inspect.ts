@@ -78,8 +78,8 @@ export function summarize(loaded: LoadedModel, prepared: PreparedModel): ModelSu
   return {
     path: loaded.path,
     fileBytes: loaded.fileBytes,
-    irVersion: loaded.irVersion,
-    opsets: loaded.model.opsetImport.map((o) => ({ domain: o.domain || "ai.onnx", version: Number(o.version) })),
+    irVersion: loaded.declared.irVersion,
+    opsets: loaded.declared.opsets,
     producer: [loaded.model.producerName, loaded.model.producerVersion].filter(Boolean).join(" "),
     inputs,
     outputs: graph.output.map(tensorInfoOf),

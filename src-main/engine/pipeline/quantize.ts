@@ -18,6 +18,7 @@ import { channelView } from "./histogram.ts";
 import { planLayer, type LayerPlan, type PlanLayer } from "./plan.ts";
 import { throwIfAborted, type ProgressListener } from "./progress.ts";
 import { buildReport, NIBBLE_VERSION } from "./report.ts";
+import { explainRuntimeFailure } from "./runtime-failure.ts";
 import type { InputGeometry } from "./runtime.ts";
 import type { TensorStatistics } from "./statistics.ts";
 
@@ -115,6 +116,9 @@ export async function calibrate(req: Omit<QuantizeRequest, "eval" | "layerErrors
     histograms: needHistograms ? "all" : req.histograms === false ? "none" : "sample",
     signal: req.signal,
     onProgress: req.onProgress,
+  }).catch(async (err: unknown) => {
+    // the first time onnxruntime runs the model: a broken file is the user's to fix, not an "unexpected" error
+    throw await explainRuntimeFailure(err, loaded.path, geometry);
   });
   lap("statistics");
   const weights = new Map<string, { data: Float32Array; shape: number[] }>();
