@@ -5,7 +5,9 @@
 // model is fed one sample at a time. The user's file and the exported file keep their own input signature.
 import { clone, create, fromBinary } from "@bufbuild/protobuf";
 import { ModelProtoSchema, TensorShapeProto_DimensionSchema, type ModelProto, type ValueInfoProto } from "onnx-buf";
+import { attrInt, nameGenerator } from "../onnx/graph.ts";
 import { encodeModel } from "../onnx/model-io.ts";
+import { int64Tensor, tensorToIntegers } from "../onnx/tensor.ts";
 import type { FeedBatch } from "../data/feeds.ts";
 import { closeSession, openSession, runFeeds, tensorValues, type Feeds, type TensorData } from "./runtime.ts";
 
@@ -36,15 +38,28 @@ function setBatchParam(v: ValueInfoProto): void {
 
 /**
  * A copy whose inputs and outputs take any batch size. Intermediate shape annotations are dropped (they would pin
- * the batch to 1); onnxruntime infers them again.
+ * the batch to 1); onnxruntime infers them again. Exporters write the batch of 1 into Reshape targets ([1, -1],
+ * [1, 1, 1, 768]): those leading 1s become 0 ("copy this axis"), which is right when axis 0 is the batch; the
+ * caller checks the copy against the original on real samples (sameAsSingles), so a wrong guess is caught.
  */
 export function relaxBatch(model: ModelProto): ModelProto {
   const copy = clone(ModelProtoSchema, model);
   const graph = copy.graph!;
-  const initializers = new Set(graph.initializer.map((t) => t.name));
+  const initializers = new Map(graph.initializer.map((t) => [t.name, t]));
   for (const v of graph.input) if (!initializers.has(v.name)) setBatchParam(v);
   for (const v of graph.output) setBatchParam(v);
   graph.valueInfo = [];
+  const fresh = nameGenerator(graph);
+  for (const node of graph.node) {
+    if (node.opType !== "Reshape" || (node.domain !== "" && node.domain !== "ai.onnx") || attrInt(node, "allowzero", 0) === 1) continue;
+    const target = initializers.get(node.input[1]);
+    if (!target || target.dims.length !== 1) continue;
+    const shape = tensorToIntegers(target);
+    if (shape[0] !== 1) continue;
+    const name = fresh(`${target.name}_any_batch`);
+    graph.initializer.push(int64Tensor(name, [shape.length], [0, ...shape.slice(1)]));
+    node.input[1] = name;
+  }
   return copy;
 }
 
@@ -71,10 +86,10 @@ function slice(feeds: Feeds, i: number): Feeds {
 
 /** True when `batched` on the whole batch gives what `single` gives on each sample, within float tolerance. */
 export async function sameAsSingles(single: Uint8Array | string, batched: Uint8Array, sample: FeedBatch): Promise<boolean> {
-  const a = await openSession(single);
+  const a = await openSession(single, { quiet: true });
   let b = null;
   try {
-    b = await openSession(batched);
+    b = await openSession(batched, { quiet: true });
     const outputs = a.outputNames;
     const together = await runFeeds(b, sample.feeds, outputs);
     for (let i = 0; i < sample.count; i++) {

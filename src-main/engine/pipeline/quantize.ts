@@ -102,7 +102,7 @@ export async function firstSamples(feeder: Feeder, n: number, signal?: AbortSign
  * not allow, values of the wrong kind) is refused with a message that names the folder and says what to do.
  */
 async function probe(prepared: PreparedModel, sample: FeedBatch, set: ImageSet, preprocess: PreprocessConfig): Promise<void> {
-  const session = await openSession(encodeModel(prepared.model));
+  const session = await openSession(encodeModel(prepared.model), { quiet: true });
   try {
     const one = Object.fromEntries(Object.entries(sample.feeds).map(([k, t]) => [k, { ...t, data: t.data.subarray(0, t.data.length / sample.count), dims: [1, ...t.dims.slice(1)] }]));
     await runFeeds(session, one, prepared.model.graph!.output.map((o) => o.name));
@@ -262,7 +262,7 @@ export async function evaluateQuantized(
   fp32Predictions?: Predictions,
 ): Promise<EvaluationResult> {
   const feeder = await openFeeder(c.prepared, evalSet, req.preprocess);
-  const outputs = c.prepared.model.graph!.output.map(tensorInfoOf);
+  const outputs = c.prepared.source.model.graph!.output.map(tensorInfoOf);
   const classOutput = classOutputOf(c.prepared);
   // an ablation reuses FP32's predictions: worth it only when top-1 is what the report shows
   const labelled = evalSet.files.some((f) => f.label !== null) || evalSet.kind === "tensors";

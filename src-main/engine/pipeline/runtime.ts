@@ -40,11 +40,12 @@ export interface TensorData {
 /** What one run of a model reads: a tensor per graph input name. */
 export type Feeds = Record<string, TensorData>;
 
-export async function openSession(model: Uint8Array | string): Promise<ort.InferenceSession> {
+/** quiet: a session used to try something that may fail (its failure is an answer, not news for the terminal) */
+export async function openSession(model: Uint8Array | string, opts: { quiet?: boolean } = {}): Promise<ort.InferenceSession> {
   const options: ort.InferenceSession.SessionOptions = {
     graphOptimizationLevel: "all",
     executionMode: "sequential",
-    logSeverityLevel: 3,
+    logSeverityLevel: opts.quiet ? 4 : 3,
   };
   return nativeCall(() => (typeof model === "string" ? ort.InferenceSession.create(model, options) : ort.InferenceSession.create(model, options)), stopped);
 }
