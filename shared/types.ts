@@ -77,6 +77,10 @@ export interface ModelSummary {
   layout: Layout | null;
   /** expected input height/width when known */
   inputSize: [number, number] | null;
+  /** the image input takes any height or width: the user chooses PreprocessConfig.inputSize (DataPreview suggests one) */
+  dynamicInputSize?: boolean;
+  /** the model's total downsampling: a chosen input size should be a multiple of it */
+  inputStride?: number;
   layers: LayerInfo[];
   foldedBatchNorms: number;
   /** plain-language problems: unsupported operators, several inputs, ... */

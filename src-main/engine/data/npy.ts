@@ -109,8 +109,9 @@ export function parseNpy(buf: Uint8Array, file: string): NpyArray {
       `${file} is cut short: shape (${h.shape.join(", ")}) of ${h.type} needs ${h.dataBytes} bytes of data but the file has ${Math.max(0, buf.length - h.dataOffset)}. ${SAVE_AGAIN}`,
     );
   }
-  // Copied, so the result is aligned for its typed array whatever the offset inside `buf`.
-  const bytes = buf.slice(h.dataOffset, end);
+  // Copied (Buffer.slice would share memory), so the array is aligned whatever its offset inside `buf`.
+  const bytes = new Uint8Array(h.dataBytes);
+  bytes.set(buf.subarray(h.dataOffset, end));
   if (h.bigEndian && h.itemSize > 1) swapBytes(bytes, h.itemSize);
   let data = typedView(h.type, bytes.buffer);
   if (h.fortranOrder && h.shape.length > 1) data = fortranToC(data, h.shape);
