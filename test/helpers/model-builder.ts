@@ -186,6 +186,19 @@ export class ModelBuilder {
     return this.op("MatMul", [this.cur, this.weight("mm_w", [k, o.out], o.weights ?? "initializer", k)], [n, o.out], [], o.name);
   }
 
+  /** Any operator reading the current tensor and then `extra`, for ops without a method here; `shape` is its output's. */
+  node(opType: string, extra: string[], shape: number[], attrs: Record<string, number | number[]> = {}, name?: string): this {
+    const attribute = Object.entries(attrs).map(([k, v]) => attr(k, v, typeof v === "number" && !Number.isInteger(v)));
+    return this.op(opType, [this.cur, ...extra], shape, attribute, name);
+  }
+
+  /** A constant initializer (int64 for shapes and axes, else float32) to pass to node(). */
+  constant(base: string, dims: number[], values: number[], int64 = false): string {
+    const name = this.fresh(base);
+    this.initializers.push(int64 ? int64Tensor(name, dims, values) : float32Tensor(name, dims, values));
+    return name;
+  }
+
   /** Marks the current tensor as a graph output. */
   output(): this {
     const shape: (number | string)[] = [...this.shapeOf(this.cur)];

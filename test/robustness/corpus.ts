@@ -21,6 +21,7 @@ import sharp from "sharp";
 import { encodeModel } from "../../src-main/engine/onnx/model-io.ts";
 import { float32Tensor } from "../../src-main/engine/onnx/tensor.ts";
 import { externalize, ModelBuilder, mulberry32 } from "../helpers/model-builder.ts";
+import { npy, npz } from "../helpers/numpy.ts";
 
 export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 export const FIXTURES = path.resolve(REPO, "../shared/fixtures");
@@ -41,6 +42,7 @@ export type ModelId =
   | "custom-domain-op"
   | "no-quantizable-layer"
   | "two-inputs"
+  | "dynamic-size"
   | "png-named-onnx"
   | "zip-named-onnx"
   | "non-finite-weights"
@@ -62,6 +64,16 @@ export type ImageId =
   | "symlink-loop"
   | "unreadable-folder";
 
+/** Folders of NumPy arrays that cannot feed the good model (input [N, 3, 32, 32] float32). */
+export type ArrayId = "npy-wrong-dtype" | "npy-wrong-shape" | "npy-truncated-header" | "npy-truncated-data" | "npz-missing-key" | "npz-not-a-zip";
+
+export interface ArrayCase {
+  id: ArrayId;
+  dir: string;
+  /** the one file in dir */
+  file: string;
+}
+
 export interface ImageCase {
   id: ImageId;
   /** the folder holding only this case */
@@ -80,6 +92,7 @@ export interface Corpus {
   goodImages: string[];
   models: Record<ModelId, string>;
   images: Record<ImageId, ImageCase>;
+  arrays: Record<ArrayId, ArrayCase>;
   mixed: string;
   /** a fresh, empty, existing output folder */
   outDir(name: string): Promise<string>;
@@ -241,6 +254,28 @@ export async function buildCorpus(): Promise<Corpus> {
   emptied("fc_w", 0, [10, 0]);
   models["no-channels"] = await put(m("no-channels.onnx"), encodeModel(noChannels));
 
+  models["dynamic-size"] = await put(
+    m("dynamic-size.onnx"),
+    new ModelBuilder({ opset: 13, seed: 5 }).input("input", ["N", 3, "height", "width"]).conv({ out: 8 }).relu().globalAveragePool().flatten().gemm({ out: 10 }).output().bytes(),
+  );
+
+  // ---- arrays ----
+  const values = (n: number) => Array.from({ length: n }, () => rnd() - 0.5);
+  const sample = npy("<f4", [3, 32, 32], values(3072));
+  const arrayFiles: [ArrayId, string, Buffer][] = [
+    ["npy-wrong-dtype", "ints.npy", npy("<i4", [3, 32, 32], new Array(3072).fill(7))],
+    ["npy-wrong-shape", "narrow.npy", npy("<f4", [3, 32, 31], values(2976))],
+    ["npy-truncated-header", "cut-header.npy", sample.subarray(0, 40)],
+    ["npy-truncated-data", "cut-data.npy", sample.subarray(0, sample.length - 1000)],
+    ["npz-missing-key", "wrong-key.npz", npz({ image: sample })],
+    ["npz-not-a-zip", "notes.npz", Buffer.from("These are notes, not an archive.\n")],
+  ];
+  const arrays = {} as Record<ArrayId, ArrayCase>;
+  for (const [id, name, content] of arrayFiles) {
+    const dir = path.join(root, "arrays", id);
+    arrays[id] = { id, dir, file: await put(path.join(dir, name), content) };
+  }
+
   const picture = await readFile(sources[0]);
   models["png-named-onnx"] = await put(m("photo.onnx"), picture);
   models["zip-named-onnx"] = await put(m("archive.onnx"), zipOf("model.onnx", resnet.subarray(0, 4096)));
@@ -289,6 +324,7 @@ export async function buildCorpus(): Promise<Corpus> {
     goodImages,
     models,
     images,
+    arrays,
     mixed,
     async outDir(name: string) {
       const dir = path.join(root, "out", `${outs++}-${name.replace(/[^\w.-]+/g, "-")}`);

@@ -65,6 +65,6 @@ test("a failure on a model derived from a file that runs stays Nibble's own erro
   const file = path.join(tmp, "good.onnx");
   await writeFile(file, encodeModel(small()));
   const ours = new Error("a bug in a derived graph");
-  const geometry = { name: "input", layout: "NCHW" as const, channels: 3, height: 32, width: 32, fixedBatch: null };
-  assert.equal(await explainRuntimeFailure(ours, file, geometry), ours);
+  const feeds = { input: { type: "float32" as const, data: new Float32Array(3 * 32 * 32).fill(0.5), dims: [1, 3, 32, 32] } };
+  assert.equal(await explainRuntimeFailure(ours, file, feeds), ours);
 });

@@ -5,12 +5,12 @@
 import { DataError } from "../data/errors.ts";
 import { ModelError } from "../onnx/errors.ts";
 import { CancelledError } from "./progress.ts";
-import { closeSession, openSession, runBatch, type InputGeometry, type ort } from "./runtime.ts";
+import { closeSession, openSession, runFeeds, type Feeds, type ort } from "./runtime.ts";
 
 /** The error to report for `err`, raised by onnxruntime while running a model derived from `file`. */
-export async function explainRuntimeFailure(err: unknown, file: string, geometry: InputGeometry): Promise<unknown> {
+export async function explainRuntimeFailure(err: unknown, file: string, feeds: Feeds): Promise<unknown> {
   if (err instanceof ModelError || err instanceof DataError || err instanceof CancelledError) return err;
-  const failure = await originalFailure(file, geometry);
+  const failure = await originalFailure(file, feeds);
   if (!failure) return err;
   return new ModelError(
     `onnxruntime cannot run "${file}" as it is, so Nibble cannot measure or quantize it: ${failure.replace(/\s+$/, "").replace(/\.$/, "")}. ` +
@@ -19,14 +19,12 @@ export async function explainRuntimeFailure(err: unknown, file: string, geometry
   );
 }
 
-/** onnxruntime's message for one batch of the user's own file, or null when it runs. */
-async function originalFailure(file: string, geometry: InputGeometry): Promise<string | null> {
+/** onnxruntime's message for `feeds` (one sample) run through the user's own file, or null when it runs. */
+async function originalFailure(file: string, feeds: Feeds): Promise<string | null> {
   let session: ort.InferenceSession | null = null;
   try {
     session = await openSession(file);
-    const count = geometry.fixedBatch ?? 1;
-    const data = new Float32Array(count * geometry.channels * geometry.height * geometry.width).fill(0.5);
-    await runBatch(session, geometry, data, count, session.outputNames);
+    await runFeeds(session, feeds, session.outputNames);
     return null;
   } catch (e) {
     if (e instanceof CancelledError) throw e;
