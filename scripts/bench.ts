@@ -19,7 +19,7 @@ import { prepareModel, requireImageInput } from "../src-main/engine/onnx/prepare
 import { evaluate, type EvalBatch, type Predictions } from "../src-main/engine/pipeline/evaluate.ts";
 import { calibrate, evaluateQuantized, imageBatches, quantizeCalibrated } from "../src-main/engine/pipeline/quantize.ts";
 import { imageFeeds, openSession, runBatch, type InputGeometry } from "../src-main/engine/pipeline/runtime.ts";
-import { ALL_METHODS, type Method } from "../shared/types.ts";
+import { ALL_METHODS, type Method, type QuantConfig } from "../shared/types.ts";
 import { BASE_CONFIG, PREPROCESS, REPO_ROOT, fileBytes, fixed, fixturesDir, median, mib, modelPath, quantizeRun, signed, table, type QuantizeRunResult } from "./bench/common.ts";
 import { PUBLISHED_FP32, REFERENCE_B_STATIC } from "./bench/reference.ts";
 
@@ -167,7 +167,8 @@ async function accuracyFor(model: string): Promise<ModelAccuracy> {
     const setting = `${block.w}W${block.a}A`;
     for (const name of block.rows) {
       t = performance.now();
-      const config = { ...BASE_CONFIG, wBits: block.w, aBits: block.a, methods: methodsOf(name) };
+      // the paper's table is reproduced with the reference's averaged per-image extremes (ALGORITHMS.md §6)
+      const config: QuantConfig = { ...BASE_CONFIG, calibration: "reference", wBits: block.w, aBits: block.a, methods: methodsOf(name) };
       const { bytes } = quantizeCalibrated(c, config, { "nibble.methods": config.methods.join(",") || "none" });
       const r = await evaluateBytes(bytes, fp32Predictions);
       if (!fp32Predictions) {

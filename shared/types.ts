@@ -43,13 +43,29 @@ export interface QuantConfig {
   keepFirstLast8: boolean;
   /** Layer name -> held at 8 bits or left in float. */
   keep: Record<string, "8" | "float">;
+  /**
+   * The extremes min/max quantizers use (the baseline, every 8-bit tensor, the cap on ACIQ's interval):
+   * "global", over every calibration image (the true range, per channel where activations are per channel);
+   * "reference", the reference code's per-image extremes averaged over images (ALGORITHMS.md §6), which
+   * clips, kept to reproduce the paper's tables.
+   */
+  calibration: Calibration;
 }
+
+export type Calibration = "global" | "reference";
+export const CALIBRATIONS: readonly Calibration[] = ["global", "reference"];
 
 export interface TensorInfo {
   name: string;
   elemType: string;
   shape: (number | string)[];
 }
+
+/** The activations whose range Nibble knows (ALGORITHMS.md §5.3 generalised); "none" when a layer's output is used as it is. */
+export type ActivationKind = "relu" | "relu6" | "clip" | "hardsigmoid" | "hardswish" | "sigmoid" | "tanh" | "leakyrelu" | "prelu" | "none";
+
+/** An interval of tensor values; a null end is unbounded (JSON has no Infinity). */
+export type Bounds = [number | null, number | null];
 
 export interface LayerInfo {
   name: string;
@@ -59,9 +75,13 @@ export interface LayerInfo {
   weightShape: number[];
   outChannels: number;
   params: number;
-  /** output feeds only a ReLU (quantizer fuses it) */
+  /** output feeds only an activation whose lower clamp is 0 (ReLU, ReLU6, Clip(0, b)): the quantizer fuses it */
   halfRange: boolean;
-  activation: "relu" | "relu6" | "leakyrelu" | "none";
+  activation: ActivationKind;
+  /** pre-activation values outside this interval give the same output as its ends, so no quantizer of the layer's output needs them */
+  activationClamp: Bounds;
+  /** what the activation outputs, known from the graph alone */
+  activationRange: Bounds;
   role: "first" | "last" | "hidden";
 }
 

@@ -4,7 +4,7 @@
 // message that names the field.
 import type { JobRequest, NibbleApi } from "./engine-api.ts";
 import type { ApiMethod, DialogRequest } from "./ipc.ts";
-import { ALL_METHODS, type Method, type PreprocessConfig, type PresetName, type QuantConfig } from "./types.ts";
+import { ALL_METHODS, CALIBRATIONS, type Method, type PreprocessConfig, type PresetName, type QuantConfig } from "./types.ts";
 
 export class ValidationError extends Error {
   override name = "ValidationError";
@@ -106,6 +106,8 @@ export function quantConfig(v: unknown, field = "config"): QuantConfig {
     activations: oneOf(o.activations, `${field}.activations`, ["per-channel", "per-tensor"] as const),
     keepFirstLast8: bool(o.keepFirstLast8, `${field}.keepFirstLast8`),
     keep,
+    // absent in configs saved before it existed: they get today's default
+    calibration: o.calibration === undefined ? "global" : oneOf(o.calibration, `${field}.calibration`, CALIBRATIONS),
   };
 }
 

@@ -46,6 +46,9 @@ quantize options:
                        (default: the reference's fixed-target loop)
   --variance-correction  bias correction also restores each channel's weight std
   --baseline NAME      clipping when ACIQ is off: minmax (default), percentile (99.99) or mse
+  --calibration NAME   the extremes min/max quantizers use: global (default; over every calibration
+                       image, the true range) or reference (per-image extremes averaged over images,
+                       as the paper's code did; it clips, and is kept to reproduce the paper's tables)
   --report FILE        also write a JSON report (configuration, input hashes, accuracy, per layer)
   --json               print the JSON report on stdout instead of the summary
 
@@ -90,6 +93,7 @@ const OPTIONS = {
   "strict-budget": { type: "boolean" },
   "variance-correction": { type: "boolean" },
   baseline: { type: "string" },
+  calibration: { type: "string" },
   report: { type: "string" },
   json: { type: "boolean" },
   preset: { type: "string" },

@@ -1,6 +1,6 @@
 // The command line is a contract: scripts depend on these names, so they are parsed and checked here, once.
 import { defaultQuantConfig } from "../../shared/defaults.ts";
-import { ALL_METHODS, type Method, type PreprocessConfig, type PresetName, type QuantConfig } from "../../shared/types.ts";
+import { ALL_METHODS, CALIBRATIONS, type Calibration, type Method, type PreprocessConfig, type PresetName, type QuantConfig } from "../../shared/types.ts";
 
 export class UsageError extends Error {}
 
@@ -123,6 +123,7 @@ export interface QuantFlags {
   "strict-budget"?: boolean;
   "variance-correction"?: boolean;
   "no-keep-first-last"?: boolean;
+  calibration?: string;
 }
 
 export function parseQuantConfig(f: QuantFlags): QuantConfig {
@@ -132,6 +133,8 @@ export function parseQuantConfig(f: QuantFlags): QuantConfig {
   if (prior !== "laplace" && prior !== "gaussian") throw new UsageError(`--prior must be laplace or gaussian, got "${prior}".`);
   const baseline = f.baseline ?? "minmax";
   if (baseline !== "minmax" && baseline !== "percentile" && baseline !== "mse") throw new UsageError(`--baseline must be minmax, percentile or mse, got "${baseline}".`);
+  const calibration = f.calibration ?? "global";
+  if (!(CALIBRATIONS as readonly string[]).includes(calibration)) throw new UsageError(`--calibration must be global or reference, got "${calibration}".`);
   return defaultQuantConfig({
     wBits: parseBits("--w-bits", f["w-bits"], 4),
     aBits: parseBits("--a-bits", f["a-bits"], 4),
@@ -144,5 +147,6 @@ export function parseQuantConfig(f: QuantFlags): QuantConfig {
     activations,
     keepFirstLast8: !f["no-keep-first-last"],
     keep: parseKeep(f.keep),
+    calibration: calibration as Calibration,
   });
 }

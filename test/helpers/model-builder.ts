@@ -146,6 +146,16 @@ export class ModelBuilder {
     return this.op("LeakyRelu", [this.cur], this.shapeOf(this.cur), [attr("alpha", alpha, true)], name);
   }
 
+  /** Any shape-preserving operator on the current tensor, e.g. act("HardSigmoid", { alpha: 0.2 }). */
+  act(opType: string, floats: Record<string, number> = {}, extraInputs: string[] = [], name?: string): this {
+    const attrs = Object.entries(floats).map(([k, v]) => attr(k, v, true));
+    return this.op(opType, [this.cur, ...extraInputs], this.shapeOf(this.cur), attrs, name);
+  }
+
+  mul(other: string, name?: string): this {
+    return this.op("Mul", [this.cur, other], this.shapeOf(this.cur), [], name);
+  }
+
   add(other: string, name?: string): this {
     return this.op("Add", [this.cur, other], this.shapeOf(this.cur), [], name);
   }

@@ -2,6 +2,7 @@
 // plain-language warnings about anything Nibble cannot handle well.
 import type { GraphProto, NodeProto } from "onnx-buf";
 import type { ModelSummary } from "../../../shared/types.ts";
+import { describeBounds } from "./activations.ts";
 import { attribute, constantNodeValue, isDefaultDomain, tensorInfoOf } from "./graph.ts";
 import { formatBytes, loadModel, type LoadedModel } from "./model-io.ts";
 import { inputStride, prepareModel, type PreparedModel } from "./prepare.ts";
@@ -143,13 +144,22 @@ export function formatSummary(s: ModelSummary): string {
       ["#", "layer", "op", "kind", "weights", "out", "activation", "range", "role"],
       ...s.layers.map((l, i) => [
         String(i + 1), l.name, l.op, l.kind, l.weightShape.join("x"), String(l.outChannels),
-        l.activation, l.halfRange ? "half" : "signed", l.role,
+        l.activation, activationRangeLabel(l), l.role,
       ]),
     ];
     lines.push("", ...table(rows, new Set([0, 5])));
   }
   if (s.warnings.length > 0) lines.push("", "Warnings", ...s.warnings.map((w) => `  - ${w}`));
   return lines.join("\n") + "\n";
+}
+
+/** What the quantizer of the layer's output can rely on: "half" (ReLU), "0 to 6" (ReLU6), "-2.5 to 2.5", "signed". */
+function activationRangeLabel(l: ModelSummary["layers"][number]): string {
+  const clamp = l.activationClamp;
+  const out = l.activationRange;
+  if (clamp[0] !== null || clamp[1] !== null) return describeBounds(clamp);
+  // no clamp on the layer's output, but a bounded output (Sigmoid, Tanh): say what the activation gives
+  return out[0] !== null || out[1] !== null ? `signed, output ${describeBounds(out)}` : "signed";
 }
 
 function countBy(values: string[]): string {

@@ -3,10 +3,10 @@
 import { clone } from "@bufbuild/protobuf";
 import { ModelProtoSchema, TensorProto_DataType as DT, type GraphProto, type ModelProto, type NodeProto } from "onnx-buf";
 import type { Layout, LayerInfo, TensorInfo } from "../../../shared/types.ts";
+import { activationAfter, isHalfRange } from "./activations.ts";
 import { foldBatchNorms } from "./batchnorm.ts";
 import { materializeWeights } from "./constant-fold.ts";
 import {
-  attrFloat,
   attrInt,
   attrInts,
   consumersOf,
@@ -20,7 +20,7 @@ import {
 } from "./graph.ts";
 import { ModelError } from "./errors.ts";
 import type { LoadedModel } from "./model-io.ts";
-import { dataTypeLabel, tensorElementCount, tensorToFloat32 } from "./tensor.ts";
+import { dataTypeLabel, tensorElementCount } from "./tensor.ts";
 
 /**
  * How a weight's axes are ordered: OC_IC_K is Conv's [OC, IC/groups, k...]; OC_IC is Gemm's B with
@@ -42,8 +42,8 @@ export interface QuantLayer {
   /** Initializer holding one bias per output channel, or null. */
   bias: string | null;
   output: string;
-  /** Output of the Relu (or ReLU6) after the layer, whose lower clamp the half-range quantizer takes over; else null. */
-  reluOutput: string | null;
+  /** Output of the activation after the layer (activations.ts), or null when the layer's output is used as it is. */
+  activationOutput: string | null;
   /** Reads the graph input with no quantizable layer before it. */
   isFirst: boolean;
   /** Reaches a graph output with no quantizable layer after it (the classifier). */
@@ -262,13 +262,14 @@ function findLayers(index: GraphIndex, opset: number, notes: string[]): QuantLay
       weightShape: d.weightShape,
       outChannels: d.weightShape[d.weightAxis],
       params: d.weightShape.reduce((a, b) => a * b, 1),
-      halfRange: act.kind === "relu",
+      halfRange: isHalfRange(act),
       activation: act.kind,
+      activationClamp: act.clamp,
+      activationRange: act.range,
       role: isFirst ? "first" : isLast ? "last" : "hidden",
     };
     const { input, weight, weightLayout, weightAxis, groups, bias, output } = d;
-    const clamped = act.kind === "relu" || act.kind === "relu6";
-    layers.push({ info, input, weight, weightLayout, weightAxis, groups, bias, output, reluOutput: clamped ? act.output : null, isFirst, isLast });
+    layers.push({ info, input, weight, weightLayout, weightAxis, groups, bias, output, activationOutput: act.output, isFirst, isLast });
   }
   return layers;
 }
@@ -308,35 +309,6 @@ function describeLayer(node: NodeProto, index: GraphIndex, notes: string[]): Lay
 function biasOf(name: string | undefined, index: GraphIndex, channels: number): string | null {
   const t = name ? index.initializers.get(name) : undefined;
   return t && t.dataType === DT.FLOAT && tensorElementCount(t) === channels && t.dims.length === 1 ? t.name : null;
-}
-
-/** The activation applied directly to `tensor` when it is the tensor's only reader. */
-function activationAfter(tensor: string, index: GraphIndex, opset: number): { kind: LayerInfo["activation"]; output: string | null } {
-  const readers = consumersOf(index, tensor);
-  const none = { kind: "none" as const, output: null };
-  if (readers.length !== 1 || index.outputs.has(tensor)) return none;
-  const act = readers[0];
-  if (!isDefaultDomain(act) || act.input[0] !== tensor) return none;
-  switch (act.opType) {
-    case "Relu": return { kind: "relu", output: act.output[0] };
-    case "LeakyRelu": return { kind: "leakyrelu", output: act.output[0] };
-    case "Clip": {
-      const [lo, hi] = clipBounds(act, index, opset);
-      return lo === 0 && hi === 6 ? { kind: "relu6", output: act.output[0] } : none;
-    }
-    default: return none;
-  }
-}
-
-/** Clip's bounds: attributes before opset 11, optional constant inputs since; NaN when not constant. */
-function clipBounds(node: NodeProto, index: GraphIndex, opset: number): [number, number] {
-  if (opset < 11) return [attrFloat(node, "min", -Infinity), attrFloat(node, "max", Infinity)];
-  const bound = (k: number, fallback: number): number => {
-    if (!node.input[k]) return fallback;
-    const t = constantOf(index, node.input[k]);
-    return t && tensorElementCount(t) === 1 ? tensorToFloat32(t)[0] : NaN;
-  };
-  return [bound(1, -Infinity), bound(2, Infinity)];
 }
 
 /** Layers with no quantizable layer between them and the graph input. */

@@ -1,5 +1,6 @@
 // The calibration stage: run the FP32 model over the calibration images and reduce each quantized layer's
-// output to static statistics (ALGORITHMS.md §6: per-image statistics, averaged over images). The reductions
+// output to static statistics (ALGORITHMS.md §6: per-image statistics, averaged over images, and the
+// extremes over all images). The reductions
 // run inside onnxruntime (stats-graph.ts); memory is O(channels), not O(images).
 import type { ModelProto } from "onnx-buf";
 import { StaticStats, type StatsArrays } from "../quant/stats.ts";
@@ -145,6 +146,7 @@ export async function collectStatistics(input: CalibrationInput): Promise<Map<st
       perTensor: { min: s.tensor.min, max: s.tensor.max, mean: s.tensor.mean, mad: s.tensor.mad, std: s.tensor.std },
       globalMin: s.tensorMin,
       globalMax: s.tensorMax,
+      channelGlobal: r.perChannel ? { min: s.channelMin, max: s.channelMax } : null,
       histogram: r.histograms?.summary() ?? null,
     });
   }

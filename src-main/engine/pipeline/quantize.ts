@@ -19,7 +19,7 @@ import { DEFAULT_DETECTION, findDetectorOutputs, type DetectionSettings } from "
 import { evaluate, type EvaluationResult, type Predictions } from "./evaluate.ts";
 import { exportQuantizedModel, type ExportResult } from "./export-qdq.ts";
 import { channelView } from "./histogram.ts";
-import { planLayer, type LayerPlan, type PlanLayer } from "./plan.ts";
+import { exactPlacement, planLayer, type LayerPlan, type PlanLayer } from "./plan.ts";
 import { throwIfAborted, type ProgressListener } from "./progress.ts";
 import { buildReport, NIBBLE_VERSION } from "./report.ts";
 import { explainRuntimeFailure } from "./runtime-failure.ts";
@@ -144,7 +144,7 @@ export function imageBatches(set: ImageSet, geometry: InputGeometry, preprocess:
 }
 
 function planLayers(prepared: PreparedModel): PlanLayer[] {
-  return prepared.layers.map((l) => ({ ...l.info, output: l.output, weightName: l.weight, weightAxis: l.weightAxis }));
+  return prepared.layers.map(exactPlacement);
 }
 
 export async function calibrate(req: Omit<QuantizeRequest, "eval" | "layerErrors">): Promise<Calibrated> {
@@ -178,7 +178,7 @@ export async function calibrate(req: Omit<QuantizeRequest, "eval" | "layerErrors
   const needHistograms = req.config.baseline !== "minmax";
   const statistics = await collectStatistics({
     model: batching.relaxed ? relaxBatch(prepared.model) : prepared.model,
-    taps: prepared.layers.map((l) => ({ tensor: l.output, perChannel: l.info.op === "Conv", wholeTensor: req.config.activations === "per-tensor" })),
+    taps: planLayers(prepared).map((l) => ({ tensor: l.output, perChannel: l.op === "Conv", wholeTensor: req.config.activations === "per-tensor" })),
     images: feeder.samples,
     batches: feeder.batches(batching.batchSize, req.signal),
     histograms: needHistograms ? "all" : req.histograms === false ? "none" : "sample",
@@ -220,9 +220,9 @@ export function quantizeCalibrated(
   return { plans, exported, bytes };
 }
 
-/** The tensor to compare per layer: the ReLU output where the quantizer fuses the ReLU, else the layer output. */
+/** The tensor to compare per layer: the activation's output (what the next layer sees), else the layer output. */
 function errorTaps(prepared: PreparedModel): Map<string, string> {
-  return new Map(prepared.layers.map((l) => [l.info.name, l.reluOutput ?? l.output]));
+  return new Map(prepared.layers.map((l) => [l.info.name, l.activationOutput ?? l.output]));
 }
 
 function layerHistograms(c: Calibrated, plans: LayerPlan[]): Record<string, LayerHistogram> {

@@ -25,23 +25,27 @@ export function sha256(bytes: Uint8Array): string {
 
 const mean = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / xs.length;
 
-/** Fraction of calibration values outside the kept interval, from the histograms. */
+/**
+ * Fraction of calibration values the quantizer clips, from the histograms. Values beyond the activation's
+ * bounds are not counted as clipped: the activation maps them to the same output anyway.
+ */
 function fractionClipped(s: TensorStatistics, plan: LayerPlan): number | null {
   const a = plan.activation;
   if (!a || !s.histogram) return null;
   const h = s.histogram;
+  const [bLo, bHi] = [a.bounds[0] ?? -Infinity, a.bounds[1] ?? Infinity];
   let outside = 0;
   let total = 0;
   for (let c = 0; c < h.channels; c++) {
     const i = a.granularity === "per-channel" ? c : 0;
-    const lo = a.halfRange ? -Infinity : a.lo[i];
+    const lo = a.lo[i];
     const hi = a.lo[i] + a.range[i];
     const v = channelView(h, c);
     const width = (v.hi - v.lo) / h.bins;
     for (let k = 0; k < h.bins; k++) {
       const centre = v.lo + (k + 0.5) * width;
       total += v.counts[k];
-      if (centre < lo || centre > hi) outside += v.counts[k];
+      if ((centre < lo && centre > bLo) || (centre > hi && centre < bHi)) outside += v.counts[k];
     }
   }
   return total > 0 ? outside / total : null;
