@@ -25,10 +25,10 @@ import { defaultQuantConfig } from "../../shared/defaults.ts";
 import { ALL_METHODS, type Method, type PreprocessConfig, type PresetName, type QuantConfig } from "../../shared/types.ts";
 import { scanImages } from "../../src-main/engine/data/scan.ts";
 import { encodeModel } from "../../src-main/engine/onnx/model-io.ts";
-import { evaluate } from "../../src-main/engine/pipeline/evaluate.ts";
+import type { EvaluationResult } from "../../src-main/engine/pipeline/evaluate.ts";
 import { exportQuantizedModel } from "../../src-main/engine/pipeline/export-qdq.ts";
-import { planLayer, type LayerPlan } from "../../src-main/engine/pipeline/plan.ts";
-import { calibrate, evaluateQuantized, imageBatches } from "../../src-main/engine/pipeline/quantize.ts";
+import { exactPlacement, planLayer, type LayerPlan } from "../../src-main/engine/pipeline/plan.ts";
+import { calibrate, evaluateQuantized } from "../../src-main/engine/pipeline/quantize.ts";
 import { DEFAULT_RECONSTRUCT, reconstruct, type ReconstructOptions } from "../../src-main/engine/pipeline/reconstruct.ts";
 import { table } from "./common.ts";
 
@@ -105,19 +105,11 @@ let t = performance.now();
 const c = await calibrate({ model: values.model, calib: { dir: values.calib, limit: Number(values["calib-limit"]) }, preprocess, config: { ...base, methods: values.equalize ? ["equalize"] : [], baseline: values.histograms ? "mse" : "minmax", activations: variants.some((v) => v.activations === "per-tensor") ? "per-tensor" : "per-channel" }, histograms: false });
 const calibSeconds = (performance.now() - t) / 1000;
 const evalSet = await scanImages(values.eval, { limit: Number(values["eval-limit"]) });
-t = performance.now();
-const fp32 = await evaluate({
-  fp32: c.prepared.source.path,
-  quantized: null,
-  geometry: c.geometry,
-  output: c.prepared.output,
-  images: evalSet.files.length,
-  batches: () => imageBatches(evalSet, c.geometry, preprocess),
-});
-const fp32Seconds = (performance.now() - t) / 1000;
-console.log(`${values.model}: FP32 top-1 ${fp32.fp32.top1?.toFixed(2)} on ${evalSet.files.length} images (${fp32Seconds.toFixed(1)} s); calibration ${c.calibSet.files.length} images, prepare+statistics ${calibSeconds.toFixed(1)} s`);
+console.log(`${values.model}: calibration ${c.calibSet.files.length} images, prepare+statistics ${calibSeconds.toFixed(1)} s; evaluation ${evalSet.files.length} images`);
+// FP32's predictions come with the first variant's evaluation and are reused by the others
+let fp32: EvaluationResult | null = null;
 
-const layers = c.prepared.layers.map((l) => ({ ...l.info, output: l.output, weightName: l.weight, weightAxis: l.weightAxis }));
+const layers = c.prepared.layers.map(exactPlacement);
 const activationRanks = new Map([...c.statistics].map(([k, s]) => [k, s.sampleShape.length + 1]));
 const rows: string[][] = [];
 let lastProgress = 0;
@@ -138,7 +130,7 @@ for (const v of variants) {
   let pass = 0;
   let solve = 0;
   if (v.recon) {
-    const r = await reconstruct({ prepared: c.prepared, geometry: c.geometry, calibSet: c.calibSet, preprocess, weights: c.weights, plans, activationRanks, options: v.recon, onProgress: progressLine });
+    const r = await reconstruct({ prepared: c.prepared, feeder: c.feeder, calibSet: c.calibSet, batching: c.batching, weights: c.weights, plans, activationRanks, options: v.recon, onProgress: progressLine });
     plans = r.plans;
     model = r.model;
     pass = r.passSeconds;
@@ -149,7 +141,11 @@ for (const v of variants) {
   const bytes = encodeModel(exported.model);
   const exportSeconds = (performance.now() - t) / 1000;
   t = performance.now();
-  const e = await evaluateQuantized(c, bytes, evalSet, { preprocess, layerErrors: false }, fp32.predictions.fp32);
+  const e = await evaluateQuantized(c, bytes, evalSet, { preprocess, layerErrors: false }, fp32?.predictions.fp32);
+  if (!fp32) {
+    fp32 = e;
+    console.log(`  FP32: top-1 ${e.fp32.top1?.toFixed(2)}`);
+  }
   const evalSeconds = (performance.now() - t) / 1000;
   const top1 = e.quantized!.top1!;
   rows.push([v.name, top1.toFixed(2), (fp32.fp32.top1! - top1).toFixed(2), e.agreement!.agreement.toFixed(1), planSeconds.toFixed(1), pass.toFixed(1), solve.toFixed(1), exportSeconds.toFixed(1), evalSeconds.toFixed(1), (bytes.length / 1e6).toFixed(2)]);

@@ -8,9 +8,8 @@ import { defaultQuantConfig } from "../../shared/defaults.ts";
 import { withBestRecipe } from "../../shared/recipes.ts";
 import type { PresetName } from "../../shared/types.ts";
 import { scanImages } from "../../src-main/engine/data/scan.ts";
-import { evaluate } from "../../src-main/engine/pipeline/evaluate.ts";
 import { promote, restoreBiases, spearman } from "../../src-main/engine/pipeline/mixed-precision.ts";
-import { calibrate, evaluateQuantized, exportPlans, imageBatches, quantizeCalibrated } from "../../src-main/engine/pipeline/quantize.ts";
+import { calibrate, evaluateQuantized, exportPlans, quantizeCalibrated } from "../../src-main/engine/pipeline/quantize.ts";
 import { fixed, table } from "./common.ts";
 
 const { values } = parseArgs({
@@ -38,7 +37,8 @@ const t = performance.now();
 const base = await quantizeCalibrated(c, config, {});
 console.log(`reconstructed W${config.wBits}A${config.aBits} (${config.methods.join(", ")}) in ${((performance.now() - t) / 1000).toFixed(0)} s`);
 const evalSet = await scanImages(values.eval, { limit: Number(values["eval-limit"]) });
-const fp32 = await evaluate({ fp32: c.prepared.source.path, quantized: null, geometry: c.geometry, output: c.prepared.output, images: evalSet.files.length, batches: () => imageBatches(evalSet, c.geometry, preprocess) });
+// FP32's predictions, with the all-low-bit model's
+const fp32 = await evaluateQuantized(c, base.bytes, evalSet, { preprocess, layerErrors: false });
 const low = base.plans.filter((p) => p.precision === "low" && p.weight).map((p) => p.layer.name);
 const all8 = promote(c, base.plans, new Set(low), config);
 const proxy = new Map(base.reconstruction!.layers.map((l) => [l.name, l.relativeError]));

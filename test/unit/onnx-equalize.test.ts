@@ -11,7 +11,7 @@ import { prepareModel, requireImageInput, type PreparedModel } from "../../src-m
 import { float32Tensor, tensorToFloat32 } from "../../src-main/engine/onnx/tensor.ts";
 import { channelRanges, equalizeStage } from "../../src-main/engine/pipeline/equalize-stage.ts";
 import { imageBatches } from "../../src-main/engine/pipeline/quantize.ts";
-import { closeSession, openSession, runBatch, tensorData } from "../../src-main/engine/pipeline/runtime.ts";
+import { closeSession, openSession, imageFeeds, runBatch, tensorData, type InputGeometry } from "../../src-main/engine/pipeline/runtime.ts";
 import { ModelBuilder, randomInput } from "../helpers/model-builder.ts";
 import { fixtures } from "./data-fixtures.ts";
 
@@ -44,15 +44,21 @@ function network(): PreparedModel {
 async function outputs(model: Parameters<typeof encodeModel>[0], x: Float32Array, n: number, names: string[]): Promise<Record<string, Float32Array>> {
   const s = await openSession(encodeModel(withOutputs(model, names)));
   try {
-    const out = await runBatch(s, { name: "x", layout: "NCHW", channels: 3, height: 8, width: 8, fixedBatch: null }, x, n, names);
+    const out = await runBatch(s, GEOMETRY, x, n, names);
     return Object.fromEntries(names.map((k) => [k, Float32Array.from(tensorData(out[k]))]));
   } finally {
     await closeSession(s);
   }
 }
 
+const GEOMETRY: InputGeometry = { name: "x", layout: "NCHW", channels: 3, height: 8, width: 8, fixedBatch: null };
+
 async function* batchOf(x: Float32Array, n: number) {
-  yield { data: x, count: n };
+  yield { feeds: imageFeeds(GEOMETRY, x, n), count: n };
+}
+
+async function* feedsOf(source: ReturnType<typeof imageBatches>, geometry: InputGeometry) {
+  for await (const b of source) yield { feeds: imageFeeds(geometry, b.data, b.count), count: b.count };
 }
 
 function maxAbs(a: Float32Array): number {
@@ -72,9 +78,8 @@ describe("cross-layer equalization", () => {
 
   it("keeps the network's outputs on unseen inputs and balances each scaled channel's two ranges", async () => {
     const p = network();
-    const geometry = requireImageInput(p);
     const calib = randomInput(32 * 3 * 64, 1);
-    const { prepared, result } = await equalizeStage({ prepared: p, geometry, images: 32, batches: batchOf(calib, 32) });
+    const { prepared, result } = await equalizeStage({ prepared: p, relaxed: false, images: 32, batches: batchOf(calib, 32) });
     assert.ok(result.pairs.every((r) => r.typicalScale > 1.01), "every pair was rescaled");
     const fresh = randomInput(16 * 3 * 64, 2);
     const out = p.model.graph!.output[0].name;
@@ -102,9 +107,8 @@ describe("cross-layer equalization", () => {
   it("never lets a ReLU6 channel reach its bound: channels that did are left unscaled", async () => {
     const p = network();
     const pairs = findEqualizePairs(p.model, p.layers);
-    const geometry = requireImageInput(p);
     const x = randomInput(32 * 3 * 64, 3);
-    const ranges = await channelRanges({ prepared: p, geometry, images: 32, batches: batchOf(x, 32) }, pairs.map((q) => q.tensor));
+    const ranges = await channelRanges({ prepared: p, relaxed: false, images: 32, batches: batchOf(x, 32) }, pairs.map((q) => q.tensor));
     const bounded = pairs.find((q) => q.activation === "bounded")!;
     const r = ranges.get(bounded.tensor)!;
     // pretend half the channels reached 6 during calibration
@@ -137,9 +141,8 @@ describe("cross-layer equalization", () => {
     const bias = p.model.graph!.initializer.find((t) => t.name === pw.bias)!;
     const data = tensorToFloat32(bias).map((v, i) => (i % 3 === 0 ? v + 50 : v));
     Object.assign(bias, float32Tensor(bias.name, bias.dims.map(Number), data));
-    const geometry = requireImageInput(p);
     const calib = randomInput(32 * 3 * 64, 4);
-    const { prepared, result } = await equalizeStage({ prepared: p, geometry, images: 32, batches: batchOf(calib, 32) });
+    const { prepared, result } = await equalizeStage({ prepared: p, relaxed: false, images: 32, batches: batchOf(calib, 32) });
     assert.ok(result.pairs.find((q) => q.first === "pw")!.absorbed >= 4);
     assert.equal(result.pairs.find((q) => q.first === "c0")!.absorbed, 0, "dw pads its input: nothing moves into it");
     const out = p.model.graph!.output[0].name;
@@ -157,7 +160,7 @@ describe("cross-layer equalization", () => {
       const calib = { ...all, files: all.files.slice(0, 100) };
       const unseen = { ...all, files: all.files.slice(100) };
       const pre = { preset, resize: 224, crop: 224 } as const;
-      const { prepared: eq, result } = await equalizeStage({ prepared, geometry, images: 100, batches: imageBatches(calib, geometry, pre) });
+      const { prepared: eq, result } = await equalizeStage({ prepared, relaxed: false, images: 100, batches: feedsOf(imageBatches(calib, geometry, pre), geometry) });
       assert.ok(result.pairs.length >= (file.startsWith("mobilenet") ? 26 : 14), `${result.pairs.length} pairs`);
       const out = prepared.output;
       const s0 = await openSession(encodeModel(prepared.model));

@@ -9,6 +9,7 @@ import type { LoadedModel } from "../../src-main/engine/onnx/model-io.ts";
 import { ModelBuilder, randomInput, runOnnx } from "../helpers/model-builder.ts";
 import { encodeModel } from "../../src-main/engine/onnx/model-io.ts";
 import { withOutputs } from "../../src-main/engine/onnx/graph.ts";
+import { imageFeeds } from "../../src-main/engine/pipeline/runtime.ts";
 import { assertAbsClose } from "./approx.ts";
 
 function loaded(b: ModelBuilder): LoadedModel {
@@ -72,13 +73,14 @@ async function reference(prepared: ReturnType<typeof prepareModel>, x: Float32Ar
   return result;
 }
 
+const geometry = { name: "x", layout: "NCHW" as const, channels: 3, height: 9, width: 9, fixedBatch: null };
+
 async function* once(x: Float32Array, count: number) {
-  yield { data: x, count };
+  yield { feeds: imageFeeds(geometry, x, count), count };
 }
 
 describe("layer Hessians in onnxruntime", () => {
   const prepared = prepareModel(loaded(network()));
-  const geometry = { name: "x", layout: "NCHW" as const, channels: 3, height: 9, width: 9, fixedBatch: null };
   const taps = () =>
     prepared.layers.map((l) => {
       const node = prepared.model.graph!.node.find((n) => n.name === l.info.name)!;
@@ -88,7 +90,7 @@ describe("layer Hessians in onnxruntime", () => {
   it("H, Σx and the column count of every layer kind equal im2col + Σ x xᵀ", async () => {
     const x = randomInput(2 * 3 * 9 * 9, 11);
     const built = buildGramModel(prepared.model, taps());
-    const grams = await collectGrams({ ...built, geometry, images: 2, batches: once(x, 2) });
+    const grams = await collectGrams({ ...built, images: 2, batches: once(x, 2) });
     const ref = await reference(prepared, x, 2);
     assert.deepEqual([...grams.keys()], ["c0", "dw", "g2", "pw", "fc"]);
     for (const [name, r] of ref) {
@@ -111,11 +113,11 @@ describe("layer Hessians in onnxruntime", () => {
     const built = buildGramModel(merged, t);
     const half = 3 * 9 * 9;
     async function* split() {
-      yield { data: x.slice(0, half), count: 1 };
-      yield { data: x.slice(half), count: 1 };
+      yield { feeds: imageFeeds(geometry, x.slice(0, half), 1), count: 1 };
+      yield { feeds: imageFeeds(geometry, x.slice(half), 1), count: 1 };
     }
-    const byImage = await collectGrams({ ...built, geometry: { ...geometry, fixedBatch: 1 }, images: 2, batches: split() });
-    const together = await collectGrams({ ...buildGramModel(prepared.model, taps()), geometry, images: 2, batches: once(x, 2) });
+    const byImage = await collectGrams({ ...built, images: 2, batches: split() });
+    const together = await collectGrams({ ...buildGramModel(prepared.model, taps()), images: 2, batches: once(x, 2) });
     for (const [name, g] of byImage) {
       const scale = Math.max(...g.h.map(Math.abs));
       assertAbsClose(g.cross!, g.h, 1e-6 * scale, `${name} cross = H`);

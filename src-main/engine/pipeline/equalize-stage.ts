@@ -9,14 +9,16 @@ import type { PreparedModel } from "../onnx/prepare.ts";
 import { int64Tensor } from "../onnx/tensor.ts";
 import { prune } from "./hessian.ts";
 import { StageProgress, throwIfAborted, type ProgressListener } from "./progress.ts";
-import { closeSession, openSession, runBatch, tensorData, type InputGeometry } from "./runtime.ts";
-import { upgradeOpset } from "./upgrade-opset.ts";
+import { upgradeOpset } from "../onnx/opset/index.ts";
+import { relaxBatch } from "./batching.ts";
+import { closeSession, openSession, runFeeds, tensorData, type Feeds } from "./runtime.ts";
 
 export interface EqualizeStageInput {
   prepared: PreparedModel;
-  geometry: InputGeometry;
+  /** the batches feed a batch-relaxed copy (pipeline/batching.ts) */
+  relaxed: boolean;
   images: number;
-  batches: AsyncIterable<{ data: Float32Array; count: number }>;
+  batches: AsyncIterable<{ feeds: Feeds; count: number }>;
   options?: EqualizeOptions;
   signal?: AbortSignal;
   onProgress?: ProgressListener;
@@ -24,7 +26,7 @@ export interface EqualizeStageInput {
 
 /** Global per-channel min and max of NCHW tensors over the images, reduced inside onnxruntime. */
 export async function channelRanges(input: Omit<EqualizeStageInput, "options">, tensors: string[]): Promise<Map<string, ChannelRange>> {
-  const model = clone(ModelProtoSchema, input.prepared.model);
+  const model = input.relaxed ? relaxBatch(input.prepared.model) : clone(ModelProtoSchema, input.prepared.model);
   const graph = model.graph!;
   const unique = nameGenerator(graph);
   upgradeOpset(model, unique);
@@ -48,7 +50,7 @@ export async function channelRanges(input: Omit<EqualizeStageInput, "options">, 
   try {
     for await (const b of input.batches) {
       throwIfAborted(input.signal);
-      const out = await runBatch(session, input.geometry, b.data, b.count, graph.output.map((o) => o.name));
+      const out = await runFeeds(session, b.feeds, graph.output.map((o) => o.name));
       for (const n of names) {
         const lo = tensorData(out[n.lo]);
         const hi = tensorData(out[n.hi]);

@@ -11,8 +11,8 @@ import { encodeModel } from "../onnx/model-io.ts";
 import type { QuantLayer } from "../onnx/prepare.ts";
 import { float32Tensor, int64Tensor } from "../onnx/tensor.ts";
 import { StageProgress, throwIfAborted, type ProgressListener } from "./progress.ts";
-import { closeSession, openSession, runBatch, tensorData, type InputGeometry, type ort } from "./runtime.ts";
-import { upgradeOpset } from "./upgrade-opset.ts";
+import { upgradeOpset } from "../onnx/opset/index.ts";
+import { closeSession, openSession, runFeeds, tensorData, type Feeds, type ort } from "./runtime.ts";
 
 /** How a layer turns its input tensor into columns: a conv's window (attributes copied from the node) or a matrix row. */
 export interface GramTap {
@@ -207,9 +207,8 @@ export interface GramInput {
   /** a model from buildGramModel */
   model: ModelProto;
   outputs: GramOutputs[];
-  geometry: InputGeometry;
   images: number;
-  batches: AsyncIterable<{ data: Float32Array; count: number }>;
+  batches: AsyncIterable<{ feeds: Feeds; count: number }>;
   signal?: AbortSignal;
   onProgress?: ProgressListener;
   progressMessage?: string;
@@ -241,13 +240,13 @@ export async function collectGrams(input: GramInput): Promise<Map<string, LayerG
     const iterator = input.batches[Symbol.asyncIterator]();
     let next = await iterator.next();
     // onnxruntime runs batch k+1 while this thread adds up batch k
-    let pending = next.done ? null : runBatch(session, input.geometry, next.value.data, next.value.count, fetches);
+    let pending = next.done ? null : runFeeds(session, next.value.feeds, fetches);
     while (pending && !next.done) {
       const count = next.value.count;
       const out = await pending;
       throwIfAborted(input.signal);
       next = await iterator.next();
-      pending = next.done ? null : runBatch(session, input.geometry, next.value.data, next.value.count, fetches);
+      pending = next.done ? null : runFeeds(session, next.value.feeds, fetches);
       for (const o of input.outputs) {
         const g = grams.get(o.tap.layer)!;
         add(g.h, out[o.gram]);

@@ -10,8 +10,10 @@ import { clone } from "@bufbuild/protobuf";
 import { ModelProtoSchema, type ModelProto } from "onnx-buf";
 import type { MixedPrecisionReport, QuantConfig } from "../../../shared/types.ts";
 import type { ImageSet } from "../data/scan.ts";
-import { evaluateQuantized, exportPlans, imageBatches, reconstructCalibrated, type Calibrated, type Quantized } from "./quantize.ts";
-import { evaluate, type EvaluationResult, type Predictions } from "./evaluate.ts";
+import { DataError } from "../data/errors.ts";
+import type { DetectionSettings } from "./detection.ts";
+import type { EvaluationResult, Predictions } from "./evaluate.ts";
+import { evaluateQuantized, exportPlans, reconstructCalibrated, type Calibrated, type Quantized } from "./quantize.ts";
 import { planWeights, type LayerPlan } from "./plan.ts";
 import { throwIfAborted, type ProgressListener } from "./progress.ts";
 import { float32Tensor, tensorToFloat32 } from "../onnx/tensor.ts";
@@ -24,6 +26,7 @@ export interface MixedPrecisionInput {
   evalSet: ImageSet;
   maxDrop: number;
   metadata: Record<string, string>;
+  detection?: Partial<DetectionSettings>;
   /** re-reconstruct the chosen candidate with its 8-bit layers in place (default: when the base was reconstructed) */
   refine?: boolean;
   signal?: AbortSignal;
@@ -35,10 +38,12 @@ export interface MixedPrecisionResult {
   report: MixedPrecisionReport;
 }
 
-/** Points lost against FP32: top-1 with labels, 100 − agreement without. */
-export function dropOf(e: EvaluationResult): { drop: number; metric: "top1" | "agreement" } {
+/** Points lost against FP32: top-1 with labels, 100 − top-1 agreement without, 100 − detections kept for a detector. */
+export function dropOf(e: EvaluationResult): { drop: number; metric: MixedPrecisionReport["metric"] } {
   if (e.fp32.top1 !== null && e.quantized?.top1 !== null && e.quantized?.top1 !== undefined) return { drop: e.fp32.top1 - e.quantized.top1, metric: "top1" };
-  return { drop: 100 - e.agreement!.agreement, metric: "agreement" };
+  if (e.agreement) return { drop: 100 - e.agreement.agreement, metric: "agreement" };
+  if (e.detection && e.detection.keptPercent !== null) return { drop: 100 - e.detection.keptPercent, metric: "detection" };
+  throw new DataError("--max-drop measures each candidate by top-1, by agreement with FP32's top-1 or by the detections FP32 finds; this model has neither a class output nor detector outputs, and on these samples FP32 finds no detection. Choose the layers to keep at 8 bits with --keep instead.");
 }
 
 /** Average weight bits over the quantized layers' weights. */
@@ -134,17 +139,9 @@ export function restoreBiases(c: Calibrated, model: ModelProto, names: Set<strin
 
 export async function searchMixedPrecision(input: MixedPrecisionInput): Promise<MixedPrecisionResult> {
   const { c, config, base, evalSet, maxDrop } = input;
-  const req = { preprocess: c.preprocess, layerErrors: false, signal: input.signal };
-  const fp32 = await evaluate({
-    fp32: c.prepared.source.path,
-    quantized: null,
-    geometry: c.geometry,
-    output: c.prepared.output,
-    images: evalSet.files.length,
-    batches: () => imageBatches(evalSet, c.geometry, c.preprocess, input.signal),
-    signal: input.signal,
-  });
-  const fp32Predictions: Predictions = fp32.predictions.fp32;
+  const req = { preprocess: c.preprocess, layerErrors: false, detection: input.detection, signal: input.signal };
+  // FP32's predictions from the first measurement, reused by the others where top-1 is the metric
+  let fp32Predictions: Predictions | undefined;
   const proxy = base.reconstruction ? new Map(base.reconstruction.layers.map((l) => [l.name, l.relativeError])) : weightErrorProxy(c, base.plans);
   const low = base.plans.filter((p) => p.precision === "low" && p.weight);
   const order = [...low].sort((a, b) => (proxy.get(b.layer.name) ?? 0) - (proxy.get(a.layer.name) ?? 0) || a.layer.params - b.layer.params);
@@ -162,6 +159,7 @@ export async function searchMixedPrecision(input: MixedPrecisionInput): Promise<
       q = { plans, ...exportPlans(c, plans, restoreBiases(c, model, names), input.metadata), reconstruction: base.reconstruction };
     }
     const e = await evaluateQuantized(c, q.bytes, evalSet, req, fp32Predictions);
+    fp32Predictions = e.predictions.fp32;
     const d = dropOf(e);
     metric = d.metric;
     candidates.push({ layers8: k, kept: [...names], averageBits: averageBits(q.plans), bytes: q.bytes.length, drop: d.drop, meets: d.drop <= maxDrop });
@@ -196,7 +194,7 @@ export async function searchMixedPrecision(input: MixedPrecisionInput): Promise<
     else candidates[candidates.length - 1].meets = drop <= maxDrop;
   }
   const best = candidates.reduce((a, b, i) => (b.drop < candidates[a].drop ? i : a), 0);
-  const unit = metric === "top1" ? "top-1 points" : "points of FP32 agreement";
+  const unit = { top1: "top-1 points", agreement: "points of FP32 agreement", detection: "points of FP32's detections" }[metric];
   const summary =
     chosen !== null
       ? `${candidates[chosen].layers8} of ${order.length} layers at 8 bits meet the target: drop ${candidates[chosen].drop.toFixed(2)} ${unit} ≤ ${maxDrop} on ${evalSet.files.length} evaluation images, ${candidates[chosen].averageBits.toFixed(2)} weight bits on average.`

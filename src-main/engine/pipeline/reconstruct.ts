@@ -11,19 +11,20 @@
 // group), never activations for all images.
 import { clone } from "@bufbuild/protobuf";
 import { ModelProtoSchema, type ModelProto, type NodeProto, type TensorProto } from "onnx-buf";
-import type { PreprocessConfig, QuantConfig, ReconstructLayerReport } from "../../../shared/types.ts";
+import type { QuantConfig, ReconstructLayerReport } from "../../../shared/types.ts";
+import type { Feeder } from "../data/feeds.ts";
 import type { ImageSet } from "../data/scan.ts";
 import { addInitializer, nameGenerator } from "../onnx/graph.ts";
 import type { PreparedModel, QuantLayer } from "../onnx/prepare.ts";
 import { float32Tensor, tensorToFloat32 } from "../onnx/tensor.ts";
 import { nearestCodes, outputError, quadraticForm, roundToOutput, type RowGrids } from "../quant/gptq.ts";
 import { cholesky, choleskySolve } from "../quant/linalg.ts";
+import { relaxBatch, type Batching } from "./batching.ts";
 import { exportQuantizedModel } from "./export-qdq.ts";
+import { cachedFeeds } from "./feed-cache.ts";
 import { buildGramModel, collectGrams, gramTapFor, mergeWithReference, referenceName, type GramTap, type LayerGram } from "./hessian.ts";
 import type { LayerPlan, WeightSource } from "./plan.ts";
 import { throwIfAborted, type ProgressListener } from "./progress.ts";
-import type { InputGeometry } from "./runtime.ts";
-import { cachedBatches } from "./image-cache.ts";
 
 export interface ReconstructOptions {
   /** GPTQ codes; false keeps the plan's codes (bias folding alone) */
@@ -54,9 +55,10 @@ export function reconstructOptions(config: QuantConfig): ReconstructOptions {
 
 export interface ReconstructInput {
   prepared: PreparedModel;
-  geometry: InputGeometry;
+  /** the calibration data as feeds, and how many samples a run takes */
+  feeder: Feeder;
   calibSet: ImageSet;
-  preprocess: PreprocessConfig;
+  batching: Batching;
   weights: Map<string, WeightSource>;
   plans: LayerPlan[];
   /** rank of each activation tensor (for the exporter) */
@@ -200,7 +202,8 @@ export async function reconstruct(input: ReconstructInput): Promise<ReconstructR
     jobs.push({ plan, layer, tap: gramTapFor(layer, nodeOf(prepared.model, layer.info.name), shape) });
   }
   const set: ImageSet = { ...input.calibSet, files: input.calibSet.files.slice(0, options.images) };
-  const images = cachedBatches(set, input.geometry, input.preprocess, input.signal);
+  const images = cachedFeeds(input.feeder, set, input.batching.batchSize, input.signal);
+  const runnable = (m: ModelProto) => (input.batching.relaxed ? relaxBatch(m) : m);
   const result: ReconstructedLayer[] = [];
   let passSeconds = 0;
   let solveSeconds = 0;
@@ -277,8 +280,8 @@ export async function reconstruct(input: ReconstructInput): Promise<ReconstructR
   const weightShapes = new Map([...input.weights].map(([k, v]) => [k, v.shape]));
   if (options.inputs === "float") {
     const t0 = performance.now();
-    const built = buildGramModel(prepared.model, jobs.map((j) => j.tap));
-    const grams = await collectGrams({ ...built, geometry: input.geometry, images: set.files.length, batches: images(), signal: input.signal, onProgress: (p) => report("layer inputs of the float model", p.total ? p.done / p.total : 0) });
+    const built = buildGramModel(runnable(prepared.model), jobs.map((j) => j.tap));
+    const grams = await collectGrams({ ...built, images: set.files.length, batches: images(), signal: input.signal, onProgress: (p) => report("layer inputs of the float model", p.total ? p.done / p.total : 0) });
     passSeconds += (performance.now() - t0) / 1000;
     for (const job of jobs) {
       throwIfAborted(input.signal);
@@ -295,9 +298,9 @@ export async function reconstruct(input: ReconstructInput): Promise<ReconstructR
       const needFloat = options.floatTarget || options.biasFold;
       const source = needFloat ? mergeWithReference(exported.model, prepared.model) : exported.model;
       const tap = needFloat ? { ...job.tap, reference: referenceName(prepared.model, job.tap.input) } : job.tap;
-      const built = buildGramModel(source, [tap]);
+      const built = buildGramModel(runnable(source), [tap]);
       const w = weightOf(job);
-      const grams = await collectGrams({ ...built, geometry: input.geometry, images: set.files.length, batches: images(), signal: input.signal, onProgress: (p) => report(job.layer.info.name, p.total ? (w * p.done) / p.total : 0) });
+      const grams = await collectGrams({ ...built, images: set.files.length, batches: images(), signal: input.signal, onProgress: (p) => report(job.layer.info.name, p.total ? (w * p.done) / p.total : 0) });
       passSeconds += (performance.now() - t0) / 1000;
       throwIfAborted(input.signal);
       solve(job, grams.get(job.layer.info.name)!);
