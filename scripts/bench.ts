@@ -2,12 +2,14 @@
 // speed of a whole quantize run against a plain FP32 pass, peak memory against calibration-set size, and the
 // ImageNet classifiers and the UltraFace detector against FP32 and a textbook int8 quantizer.
 //
-//   npm run bench -- [--part accuracy,speed,memory,imagenet|all] [--models resnet20,resnet56,resnet32,resnet44]
+//   npm run bench -- [--part accuracy,speed,memory,imagenet,ablation|all] [--models resnet20,resnet56,resnet32,resnet44]
 //                    [--eval-limit N] [--calib-limit 512] [--speed-model resnet56] [--speed-images 5000]
 //                    [--repeat 2] [--memory-images 500,5000] [--fixtures DIR] [--json FILE] [--stream-eval]
 //                    [--imagenet-models LIST] [--imagenet-seed 0] [--imagenet-eval-limit N]
+//                    [--ablation-models mobilenet,tiny-darknet,resnet20,resnet56] [--imagenet DIR]
 //
-// Parts run in the order speed, memory, accuracy, imagenet (models in the order given).
+// Parts run in the order speed, memory, accuracy, imagenet, ablation (models in the order given). "all" is the
+// first four; the ablation of issue 9's methods (scripts/bench/ablation.ts, about an hour) runs when named.
 // Defaults are the full protocol (docs/BENCHMARKS.md). Tables go to stdout, progress to stderr.
 import { spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
@@ -25,6 +27,7 @@ import { ALL_METHODS, type Method, type QuantConfig } from "../shared/types.ts";
 import { BASE_CONFIG, PREPROCESS, REPO_ROOT, fileBytes, fixed, fixturesDir, median, mib, modelPath, quantizeRun, signed, table, type QuantizeRunResult } from "./bench/common.ts";
 import { CLASSIFIERS, imagenetPart, ULTRAFACE } from "./bench/imagenet.ts";
 import { PUBLISHED_FP32, REFERENCE_B_STATIC } from "./bench/reference.ts";
+import { ablation, ablationModels } from "./bench/ablation.ts";
 
 const { values: args } = parseArgs({
   options: {
@@ -43,19 +46,22 @@ const { values: args } = parseArgs({
     "imagenet-models": { type: "string", default: [...CLASSIFIERS.map((c) => c.name), ULTRAFACE.name].join(",") },
     "imagenet-seed": { type: "string", default: "0" },
     "imagenet-eval-limit": { type: "string" },
+    "ablation-models": { type: "string", default: "mobilenet,tiny-darknet,resnet20,resnet56" },
+    imagenet: { type: "string" },
     help: { type: "boolean", default: false },
   },
 });
 
 if (args.help) {
-  console.log(`usage: npm run bench -- [--part accuracy,speed,memory,imagenet|all] [--models LIST] [--eval-limit N] [--calib-limit N]
+  console.log(`usage: npm run bench -- [--part accuracy,speed,memory,imagenet,ablation|all] [--models LIST] [--eval-limit N] [--calib-limit N]
        [--speed-model NAME] [--speed-images N] [--repeat N] [--memory-images SMALL,LARGE] [--fixtures DIR] [--json FILE] [--stream-eval]
-       [--imagenet-models ${[...CLASSIFIERS.map((c) => c.name), ULTRAFACE.name].join(",")}] [--imagenet-seed S] [--imagenet-eval-limit N]`);
+       [--imagenet-models ${[...CLASSIFIERS.map((c) => c.name), ULTRAFACE.name].join(",")}] [--imagenet-seed S] [--imagenet-eval-limit N]
+       [--ablation-models mobilenet,tiny-darknet,resnet20,resnet56] [--imagenet DIR]`);
   process.exit(0);
 }
 
-const PARTS = ["accuracy", "speed", "memory", "imagenet"];
-const parts = new Set(args.part === "all" ? PARTS : args.part.split(","));
+const PARTS = ["accuracy", "speed", "memory", "imagenet", "ablation"];
+const parts = new Set(args.part === "all" ? PARTS.filter((p) => p !== "ablation") : args.part.split(","));
 for (const p of parts) if (!PARTS.includes(p)) throw new Error(`--part: unknown part "${p}"`);
 const FIXTURES = fixturesDir(args.fixtures);
 const TRAIN = path.join(FIXTURES, "cifar10-train-1000");
@@ -177,7 +183,7 @@ async function accuracyFor(model: string): Promise<ModelAccuracy> {
       t = performance.now();
       // the paper's table is reproduced with the reference's averaged per-image extremes (ALGORITHMS.md §6)
       const config: QuantConfig = { ...BASE_CONFIG, calibration: "reference", wBits: block.w, aBits: block.a, methods: methodsOf(name) };
-      const { bytes } = quantizeCalibrated(c, config, { "nibble.methods": config.methods.join(",") || "none" });
+      const { bytes } = await quantizeCalibrated(c, config, { "nibble.methods": config.methods.join(",") || "none" });
       const r = await evaluateBytes(bytes, fp32Predictions);
       if (!fp32Predictions) {
         fp32Predictions = r.predictions.fp32;
@@ -464,6 +470,15 @@ if (parts.has("imagenet")) {
       await saveJson();
     },
   );
+}
+if (parts.has("ablation")) {
+  const wanted = args["ablation-models"].split(",").map((s) => s.trim());
+  const models = ablationModels(FIXTURES, args.imagenet, calibLimit).filter((m) => wanted.includes(m.key));
+  console.log("## Ablation of the methods beyond the paper (issue 9)\n");
+  const a = await ablation(models, log);
+  console.log(a.text);
+  results.ablation = a.data;
+  await saveJson();
 }
 results.finishedAt = new Date().toISOString();
 results.totalSeconds = (performance.now() - started) / 1000;

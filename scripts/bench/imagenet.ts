@@ -159,7 +159,7 @@ async function measure(
       log(`${path.basename(model)}: calibrated on ${c.calibSet.files.length} images (${config.activations} activations) in ${calibrateSeconds.at(-1)!.toFixed(1)} s`);
     }
     let t = performance.now();
-    const { bytes } = quantizeCalibrated(c, config, { "nibble.methods": `${row.setting} ${row.methods}` });
+    const { bytes } = await quantizeCalibrated(c, config, { "nibble.methods": `${row.setting} ${row.methods}` });
     const quantizeSeconds = (performance.now() - t) / 1000;
     t = performance.now();
     const r = await evaluateQuantized(c, bytes, evalSet, { preprocess, layerErrors: false }, fp32 ?? undefined);
