@@ -1,10 +1,11 @@
 // Nibble's benchmark (`npm run bench`): accuracy in the paper's table layout against the authors' code,
 // speed of a whole quantize run against a plain FP32 pass, and peak memory against calibration-set size.
 //
-//   npm run bench -- [--part accuracy,speed,memory,ablation|all] [--models resnet20,resnet56,resnet32,resnet44]
+//   npm run bench -- [--part accuracy,speed,memory,ablation,session|all] [--models resnet20,resnet56,resnet32,resnet44]
 //                    [--eval-limit N] [--calib-limit 512] [--speed-model resnet56] [--speed-images 5000]
 //                    [--repeat 2] [--memory-images 500,5000] [--fixtures DIR] [--json FILE] [--stream-eval]
 //                    [--ablation-models mobilenet,tiny-darknet,resnet20,resnet56] [--imagenet DIR]
+//                    [--session-models resnet20,mobilenet]
 //
 // Parts run in the order speed, memory, accuracy, ablation (models in the order given). "all" is the first
 // three; the ablation of issue 9's methods (scripts/bench/ablation.ts, about an hour) runs when named.
@@ -25,6 +26,7 @@ import { ALL_METHODS, type Method, type QuantConfig } from "../shared/types.ts";
 import { BASE_CONFIG, PREPROCESS, REPO_ROOT, fileBytes, fixed, fixturesDir, median, mib, modelPath, quantizeRun, signed, table, type QuantizeRunResult } from "./bench/common.ts";
 import { PUBLISHED_FP32, REFERENCE_B_STATIC } from "./bench/reference.ts";
 import { ablation, ablationModels } from "./bench/ablation.ts";
+import { session, sessionModels } from "./bench/session.ts";
 
 const { values: args } = parseArgs({
   options: {
@@ -42,19 +44,20 @@ const { values: args } = parseArgs({
     "stream-eval": { type: "boolean", default: false },
     "ablation-models": { type: "string", default: "mobilenet,tiny-darknet,resnet20,resnet56" },
     imagenet: { type: "string" },
+    "session-models": { type: "string", default: "resnet20,mobilenet" },
     help: { type: "boolean", default: false },
   },
 });
 
 if (args.help) {
-  console.log(`usage: npm run bench -- [--part accuracy,speed,memory,ablation|all] [--models LIST] [--eval-limit N] [--calib-limit N]
+  console.log(`usage: npm run bench -- [--part accuracy,speed,memory,ablation,session|all] [--models LIST] [--eval-limit N] [--calib-limit N]
        [--speed-model NAME] [--speed-images N] [--repeat N] [--memory-images SMALL,LARGE] [--fixtures DIR] [--json FILE] [--stream-eval]
-       [--ablation-models mobilenet,tiny-darknet,resnet20,resnet56] [--imagenet DIR]`);
+       [--ablation-models mobilenet,tiny-darknet,resnet20,resnet56] [--imagenet DIR] [--session-models resnet20,mobilenet]`);
   process.exit(0);
 }
 
 const parts = new Set(args.part === "all" ? ["accuracy", "speed", "memory"] : args.part.split(","));
-for (const p of parts) if (!["accuracy", "speed", "memory", "ablation"].includes(p)) throw new Error(`--part: unknown part "${p}"`);
+for (const p of parts) if (!["accuracy", "speed", "memory", "ablation", "session"].includes(p)) throw new Error(`--part: unknown part "${p}"`);
 const FIXTURES = fixturesDir(args.fixtures);
 const TRAIN = path.join(FIXTURES, "cifar10-train-1000");
 const TEST = path.join(FIXTURES, "cifar10-test");
@@ -445,6 +448,15 @@ if (parts.has("ablation")) {
   const a = await ablation(models, log);
   console.log(a.text);
   results.ablation = a.data;
+  await saveJson();
+}
+if (parts.has("session")) {
+  const wanted = args["session-models"].split(",").map((s) => s.trim());
+  const models = sessionModels(FIXTURES, args.imagenet ?? "/tmp/inet").filter((m) => wanted.includes(m.key));
+  console.log("## Time across a session (issue 11): a second run and an ablation against the first run\n");
+  const s = await session(models, log);
+  console.log(s.text + "\n");
+  results.session = s.data;
   await saveJson();
 }
 results.finishedAt = new Date().toISOString();

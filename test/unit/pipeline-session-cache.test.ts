@@ -1,4 +1,4 @@
-// The session cache: a second run with the same inputs decodes nothing again and runs FP32 on nothing again, any
+// The session cache: a second run (in one process, or one service)  with the same inputs decodes nothing again and runs FP32 on nothing again, any
 // change to what the work depends on is a miss, and the results are the same with the cache as without it.
 import assert from "node:assert/strict";
 import { cp, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
@@ -7,7 +7,9 @@ import path from "node:path";
 import { after, before, beforeEach, describe, it } from "node:test";
 import { quantize, type QuantizeRequest } from "../../src-main/engine/pipeline/quantize.ts";
 import { cacheCounters, resetSessionCache } from "../../src-main/engine/pipeline/session-cache.ts";
+import { createEngineService, type EngineService } from "../../src-main/service/index.ts";
 import { runEngineJob } from "../../src-main/service/jobs.ts";
+import type { JobEvent, JobRequest } from "../../shared/engine-api.ts";
 import { defaultQuantConfig } from "../../shared/defaults.ts";
 import type { QuantReport } from "../../shared/types.ts";
 
@@ -118,5 +120,55 @@ describe("session cache", () => {
     const evalImages = 500;
     assert.ok(cacheCounters.decodedSamples < CALIB + evalImages + 10, `decoded ${cacheCounters.decodedSamples} for 4 combinations`);
     assert.ok(cacheCounters.feedHits >= 3);
+  });
+});
+
+describe("the service's session thread", () => {
+  const job = {
+    kind: "quantize" as const,
+    model,
+    calibDir: path.join(demo, "calib"),
+    calibLimit: CALIB,
+    evalDir: path.join(demo, "eval"),
+    preprocess: { preset: "imagenet" as const },
+    config: defaultQuantConfig({ methods: ["aciq"] }),
+  };
+  const runJob = async (service: EngineService, request: JobRequest = job, cancelAt?: string) => {
+    const { jobId } = await service.startJob(request);
+    const stages = new Set<string>();
+    const end = await new Promise<JobEvent>((resolve) => {
+      const stop = service.onEvent((e) => {
+        if (e.jobId !== jobId) return;
+        if (e.type === "progress") {
+          stages.add(e.progress.stage);
+          if (e.progress.stage === cancelAt) void service.cancelJob(jobId);
+          return;
+        }
+        stop();
+        resolve(e);
+      });
+    });
+    return { end, stages };
+  };
+
+  it("a second job reuses the first one's statistics and FP32 outputs; a cancelled job's thread is not reused", async () => {
+    const service = createEngineService();
+    try {
+      const first = await runJob(service);
+      assert.equal(first.end.type, "done");
+      assert.ok(first.stages.has("statistics"));
+      const second = await runJob(service);
+      assert.equal(second.end.type, "done");
+      assert.ok(!second.stages.has("statistics"), `stages of the second job: ${[...second.stages]}`);
+      const top1 = (e: JobEvent) => (e.type === "done" && e.result.kind === "quantize" ? e.result.report.quantized?.top1 : undefined);
+      assert.equal(top1(second.end), top1(first.end));
+      const cancelled = await runJob(service, { ...job, calibLimit: CALIB + 1 }, "statistics");
+      assert.equal(cancelled.end.type, "error");
+      const after = await runJob(service);
+      assert.equal(after.end.type, "done");
+      assert.ok(after.stages.has("statistics"), "a fresh thread, a cold cache");
+    } finally {
+      await service.close();
+    }
   });
 });

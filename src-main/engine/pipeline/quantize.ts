@@ -28,7 +28,7 @@ import { reconstruct, reconstructOptions, type ReconstructResult } from "./recon
 import { buildReport, NIBBLE_VERSION } from "./report.ts";
 import { explainRuntimeFailure } from "./runtime-failure.ts";
 import { closeSession, openSession, runFeeds, type Feeds, type InputGeometry } from "./runtime.ts";
-import { cachedFeeder, cachedStatistics, fileKey, outputCache, type CachedFeeder } from "./session-cache.ts";
+import { cachedFeeder, cachedStatistics, digest, fileKey, outputCache, type CachedFeeder } from "./session-cache.ts";
 import type { TensorStatistics } from "./statistics.ts";
 
 export { BATCH_SIZE };
@@ -195,7 +195,8 @@ export async function calibrate(req: Omit<QuantizeRequest, "eval" | "layerErrors
   const needHistograms = req.config.baseline !== "minmax";
   const histograms = needHistograms ? "all" : req.histograms === false ? "none" : "sample";
   const wholeTensor = req.config.activations === "per-tensor";
-  const statsKey = JSON.stringify([await fileKey(loaded.path), feeder.key, batching, wholeTensor, histograms]);
+  // the model itself, not its file: stages before this one (equalize) may have changed it
+  const statsKey = JSON.stringify([digest(encodeModel(prepared.model)), feeder.key, batching, wholeTensor, histograms]);
   const statistics = await cachedStatistics(statsKey, calibSet, () =>
     collectStatistics({
       model: batching.relaxed ? relaxBatch(prepared.model) : prepared.model,

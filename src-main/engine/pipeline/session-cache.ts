@@ -5,6 +5,7 @@
 // statistic-affecting parts of the configuration), so a change to any of them is a miss, never a stale hit.
 // Samples and outputs are held up to MAX_BYTES together, least recently used dropped first; a set larger than
 // that is not kept and is decoded again each time, exactly as without the cache.
+import { createHash } from "node:crypto";
 import { stat } from "node:fs/promises";
 import path from "node:path";
 import type { PreprocessConfig } from "../../../shared/types.ts";
@@ -94,6 +95,10 @@ function oldest(map: Map<string, Entry<unknown>>): { map: Map<string, Entry<unkn
 export async function fileKey(file: string): Promise<string> {
   const s = await stat(file);
   return `${path.resolve(file)}:${s.size}:${s.mtimeMs}`;
+}
+
+export function digest(bytes: Uint8Array): string {
+  return createHash("sha256").update(bytes).digest("hex");
 }
 
 const setKeys = new WeakMap<ImageSet, Promise<string>>();
