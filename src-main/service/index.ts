@@ -1,5 +1,5 @@
-// The engine behind the transport-neutral API: every job runs in its own worker thread, so a stuck or
-// crashed job never takes the window, the web host or the CLI down with it.
+// The engine behind the transport-neutral API: jobs run in worker threads, so a stuck or crashed job never takes
+// the window, the web host or the CLI down with it. One thread is kept between jobs for its session cache.
 // First: the workers' onnxruntime reads the process environment this sets (no telemetry).
 import "../engine/offline.ts";
 import { randomUUID } from "node:crypto";

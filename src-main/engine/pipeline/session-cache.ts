@@ -3,8 +3,9 @@
 // everything its value depends on (the model file's path, size and modification time; the data folder, every
 // file's name, label, size and modification time; the preprocessing and the input geometry; the batch size; the
 // statistic-affecting parts of the configuration), so a change to any of them is a miss, never a stale hit.
-// Samples and outputs are held up to MAX_BYTES together, least recently used dropped first; a set larger than
-// that is not kept and is decoded again each time, exactly as without the cache.
+// Samples and outputs are held up to a bound together (DEFAULT_MAX_BYTES; samples are dropped before outputs,
+// least recently used first); a set larger than that is not kept and is decoded again each time, exactly as
+// without the cache. The cache lives in the engine thread, which the service keeps for the session.
 import { createHash } from "node:crypto";
 import { stat } from "node:fs/promises";
 import path from "node:path";
