@@ -2,11 +2,12 @@
 // speed of a whole quantize run against a plain FP32 pass, peak memory against calibration-set size, and the
 // ImageNet classifiers and the UltraFace detector against FP32 and a textbook int8 quantizer.
 //
-//   npm run bench -- [--part accuracy,speed,memory,imagenet,ablation|all] [--models resnet20,resnet56,resnet32,resnet44]
+//   npm run bench -- [--part accuracy,speed,memory,imagenet,ablation,session|all] [--models resnet20,resnet56,resnet32,resnet44]
 //                    [--eval-limit N] [--calib-limit 512] [--speed-model resnet56] [--speed-images 5000]
 //                    [--repeat 2] [--memory-images 500,5000] [--fixtures DIR] [--json FILE] [--stream-eval]
 //                    [--imagenet-models LIST] [--imagenet-seed 0] [--imagenet-eval-limit N]
 //                    [--ablation-models mobilenet,tiny-darknet,resnet20,resnet56] [--imagenet DIR]
+//                    [--session-models resnet20,mobilenet]
 //
 // Parts run in the order speed, memory, accuracy, imagenet, ablation (models in the order given). "all" is the
 // first four; the ablation of issue 9's methods (scripts/bench/ablation.ts, about an hour) runs when named.
@@ -28,6 +29,7 @@ import { BASE_CONFIG, PREPROCESS, REPO_ROOT, fileBytes, fixed, fixturesDir, medi
 import { CLASSIFIERS, imagenetPart, ULTRAFACE } from "./bench/imagenet.ts";
 import { PUBLISHED_FP32, REFERENCE_B_STATIC } from "./bench/reference.ts";
 import { ablation, ablationModels } from "./bench/ablation.ts";
+import { session, sessionModels } from "./bench/session.ts";
 
 const { values: args } = parseArgs({
   options: {
@@ -48,20 +50,21 @@ const { values: args } = parseArgs({
     "imagenet-eval-limit": { type: "string" },
     "ablation-models": { type: "string", default: "mobilenet,tiny-darknet,resnet20,resnet56" },
     imagenet: { type: "string" },
+    "session-models": { type: "string", default: "resnet20,mobilenet" },
     help: { type: "boolean", default: false },
   },
 });
 
 if (args.help) {
-  console.log(`usage: npm run bench -- [--part accuracy,speed,memory,imagenet,ablation|all] [--models LIST] [--eval-limit N] [--calib-limit N]
+  console.log(`usage: npm run bench -- [--part accuracy,speed,memory,imagenet,ablation,session|all] [--models LIST] [--eval-limit N] [--calib-limit N]
        [--speed-model NAME] [--speed-images N] [--repeat N] [--memory-images SMALL,LARGE] [--fixtures DIR] [--json FILE] [--stream-eval]
        [--imagenet-models ${[...CLASSIFIERS.map((c) => c.name), ULTRAFACE.name].join(",")}] [--imagenet-seed S] [--imagenet-eval-limit N]
-       [--ablation-models mobilenet,tiny-darknet,resnet20,resnet56] [--imagenet DIR]`);
+       [--ablation-models mobilenet,tiny-darknet,resnet20,resnet56] [--imagenet DIR] [--session-models resnet20,mobilenet]`);
   process.exit(0);
 }
 
-const PARTS = ["accuracy", "speed", "memory", "imagenet", "ablation"];
-const parts = new Set(args.part === "all" ? PARTS.filter((p) => p !== "ablation") : args.part.split(","));
+const PARTS = ["accuracy", "speed", "memory", "imagenet", "ablation", "session"];
+const parts = new Set(args.part === "all" ? PARTS.filter((p) => p !== "ablation" && p !== "session") : args.part.split(","));
 for (const p of parts) if (!PARTS.includes(p)) throw new Error(`--part: unknown part "${p}"`);
 const FIXTURES = fixturesDir(args.fixtures);
 const TRAIN = path.join(FIXTURES, "cifar10-train-1000");
@@ -478,6 +481,15 @@ if (parts.has("ablation")) {
   const a = await ablation(models, log);
   console.log(a.text);
   results.ablation = a.data;
+  await saveJson();
+}
+if (parts.has("session")) {
+  const wanted = args["session-models"].split(",").map((s) => s.trim());
+  const models = sessionModels(FIXTURES, args.imagenet ?? "/tmp/inet").filter((m) => wanted.includes(m.key));
+  console.log("## Time across a session (issue 11): a second run and an ablation against the first run\n");
+  const s = await session(models, log);
+  console.log(s.text + "\n");
+  results.session = s.data;
   await saveJson();
 }
 results.finishedAt = new Date().toISOString();

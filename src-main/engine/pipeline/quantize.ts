@@ -28,6 +28,7 @@ import { reconstruct, reconstructOptions, type ReconstructResult } from "./recon
 import { buildReport, NIBBLE_VERSION } from "./report.ts";
 import { explainRuntimeFailure } from "./runtime-failure.ts";
 import { closeSession, openSession, runFeeds, type Feeds, type InputGeometry } from "./runtime.ts";
+import { cachedFeeder, cachedStatistics, digest, fileKey, outputCache, type CachedFeeder } from "./session-cache.ts";
 import type { TensorStatistics } from "./statistics.ts";
 
 export { BATCH_SIZE };
@@ -92,13 +93,13 @@ export function scanSource(src: DataSource, role: DataRole): Promise<ImageSet> {
   return scanImages(src.dir, { limit: src.limit, seed: src.seed, role, labels: src.labels, arrays: true });
 }
 
-/** How a data set feeds the model: its images through the preprocessing, or its arrays by input name. */
-export async function openFeeder(prepared: PreparedModel, set: ImageSet, preprocess: PreprocessConfig): Promise<Feeder> {
+/** How a data set feeds the model: its images through the preprocessing, or its arrays by input name; decoded once per session. */
+export async function openFeeder(prepared: PreparedModel, set: ImageSet, preprocess: PreprocessConfig): Promise<CachedFeeder> {
   if (set.kind === "tensors") {
     requireRunnable(prepared);
-    return tensorFeeder(set, prepared.inputs);
+    return cachedFeeder(await tensorFeeder(set, prepared.inputs), set, { preprocess, inputs: prepared.inputs });
   }
-  return imageFeeder(set, requireImageInput(prepared, preprocess.inputSize), preprocess);
+  return cachedFeeder(imageFeeder(set, requireImageInput(prepared, preprocess.inputSize), preprocess), set, { preprocess, inputs: null });
 }
 
 /** The first `n` samples of a feeder (fewer when the set is smaller), or null when it has none. */
@@ -192,18 +193,24 @@ export async function calibrate(req: Omit<QuantizeRequest, "eval" | "layerErrors
   }
   // the percentile and MSE calibrators read every image's histogram (an ablation uses them without ACIQ too)
   const needHistograms = req.config.baseline !== "minmax";
-  const statistics = await collectStatistics({
-    model: batching.relaxed ? relaxBatch(prepared.model) : prepared.model,
-    taps: planLayers(prepared).map((l) => ({ tensor: l.output, perChannel: l.op === "Conv", wholeTensor: req.config.activations === "per-tensor" })),
-    images: feeder.samples,
-    batches: feeder.batches(batching.batchSize, req.signal),
-    histograms: needHistograms ? "all" : req.histograms === false ? "none" : "sample",
-    signal: req.signal,
-    onProgress: req.onProgress,
-  }).catch(async (err: unknown) => {
-    // the first time onnxruntime runs the model: a broken file is the user's to fix, not an "unexpected" error
-    throw sample ? await explainRuntimeFailure(err, loaded.path, firstOf(sample)) : err;
-  });
+  const histograms = needHistograms ? "all" : req.histograms === false ? "none" : "sample";
+  const wholeTensor = req.config.activations === "per-tensor";
+  // the model itself, not its file: stages before this one (equalize) may have changed it
+  const statsKey = JSON.stringify([digest(encodeModel(prepared.model)), feeder.key, batching, wholeTensor, histograms]);
+  const statistics = await cachedStatistics(statsKey, calibSet, () =>
+    collectStatistics({
+      model: batching.relaxed ? relaxBatch(prepared.model) : prepared.model,
+      taps: planLayers(prepared).map((l) => ({ tensor: l.output, perChannel: l.op === "Conv", wholeTensor })),
+      images: feeder.samples,
+      batches: feeder.batches(batching.batchSize, req.signal),
+      histograms,
+      signal: req.signal,
+      onProgress: req.onProgress,
+    }).catch(async (err: unknown) => {
+      // the first time onnxruntime runs the model: a broken file is the user's to fix, not an "unexpected" error
+      throw sample ? await explainRuntimeFailure(err, loaded.path, firstOf(sample)) : err;
+    }),
+  );
   lap("statistics");
   const weights = new Map<string, { data: Float32Array; shape: number[] }>();
   const inits = new Map(prepared.model.graph!.initializer.map((i) => [i.name, i]));
@@ -356,6 +363,7 @@ export async function evaluateQuantized(
     fp32,
     quantized,
     fp32Predictions,
+    fp32Outputs: outputCache(JSON.stringify([await fileKey(c.prepared.source.path), "source", quantized !== bytes]), feeder, batchSize),
     output: classOutput,
     compare: reuse ? [] : outputs,
     detection: detector && !reuse ? { outputs: detector, settings: { ...DEFAULT_DETECTION, ...req.detection } } : null,
@@ -415,6 +423,7 @@ export async function evaluateModel(req: {
   const batching = await chooseBatching(prepared.model, prepared.inputs, sample);
   return evaluate({
     fp32: encodeModel(batching.relaxed ? relaxBatch(prepared.model) : prepared.model),
+    fp32Outputs: outputCache(JSON.stringify([await fileKey(req.model), "prepared", batching.relaxed]), feeder, batching.batchSize),
     quantized: null,
     output: classOutputOf(prepared),
     images: feeder.samples,
