@@ -81,7 +81,8 @@ export interface ModelSummary {
 }
 
 export interface Progress {
-  stage: "decode" | "statistics" | "quantize" | "export" | "evaluate" | "fp32" | "ablation";
+  /** layer-error: the pass that compares every layer's output with FP32; preprocess: trying preprocessing settings */
+  stage: "decode" | "statistics" | "quantize" | "export" | "evaluate" | "layer-error" | "fp32" | "ablation" | "preprocess";
   done: number;
   total: number;
   /** seconds, null when unknown */

@@ -114,10 +114,14 @@ export function jobId(v: unknown, field = "jobId"): string {
 
 export function jobRequest(v: unknown): JobRequest {
   const o = obj(v, "request");
-  const kind = oneOf(o.kind, "request.kind", ["evaluate-fp32", "quantize", "ablation"] as const);
+  const kind = oneOf(o.kind, "request.kind", ["evaluate-fp32", "recommend-preprocess", "quantize", "ablation"] as const);
   const model = absPath(o.model, "request.model");
   const pre = preprocess(o.preprocess, "request.preprocess");
   if (kind === "evaluate-fp32") return { kind, model, evalDir: absPath(o.evalDir, "request.evalDir"), preprocess: pre };
+  if (kind === "recommend-preprocess") {
+    const sample = o.sample === undefined ? {} : { sample: int(o.sample, "request.sample", 1, 100_000) };
+    return { kind, model, evalDir: absPath(o.evalDir, "request.evalDir"), preprocess: pre, ...sample };
+  }
   const calibDir = absPath(o.calibDir, "request.calibDir");
   const config = quantConfig(o.config, "request.config");
   const calibLimit = o.calibLimit === undefined ? undefined : int(o.calibLimit, "request.calibLimit", 1, 10_000_000);
@@ -172,7 +176,7 @@ export function pathsOf<M extends ApiMethod>(method: M, arg: ApiArg<M>): { read:
     case "startJob": {
       const a = arg as JobRequest;
       const read = [a.model];
-      if (a.kind === "evaluate-fp32") read.push(a.evalDir);
+      if (a.kind === "evaluate-fp32" || a.kind === "recommend-preprocess") read.push(a.evalDir);
       else {
         read.push(a.calibDir);
         if (a.evalDir) read.push(a.evalDir);

@@ -218,7 +218,7 @@ export async function evaluateQuantized(
     images: sample.files.length,
     batches: () => imageBatches(sample, c.geometry, req.preprocess, req.signal),
     taps,
-    onProgress: req.onProgress && ((p) => req.onProgress!({ ...p, message: "per-layer error" })),
+    onProgress: req.onProgress && ((p) => req.onProgress!({ ...p, stage: "layer-error" })),
   });
   return { ...result, sqnr: errors.sqnr };
 }
