@@ -16,7 +16,7 @@ export interface LabelInfo {
   source: "labels-file" | "class-folders" | "none";
   /** where the class names came from; null for bare numeric labels */
   names: "classes-file" | "class-folders" | "labels-file" | null;
-  /** a few entries as written and as Nibble read them, e.g. "x.JPEG 472" read as "x.JPEG: class 472" */
+  /** a few entries as written and as Nibble read them, e.g. "x.JPEG 472" read as "class 472" */
   examples: { text: string; read: string }[];
   /** images with a label */
   labelled: number;

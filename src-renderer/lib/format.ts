@@ -75,3 +75,13 @@ export function dirname(p: string): string {
 export function sep(p: string): string {
   return p.includes("\\") && !p.includes("/") ? "\\" : "/";
 }
+
+/** An axis tick: whole counts with thousands separators, large ones abbreviated (3.85M), fractions to 3 digits. */
+export function tick(v: number): string {
+  if (!Number.isFinite(v)) return "";
+  const a = Math.abs(v);
+  if (a >= 1e6) return `${+(v / 1e6).toPrecision(3)}M`;
+  if (a >= 1e4) return `${+(v / 1e3).toPrecision(3)}k`;
+  if (a >= 100 || Number.isInteger(v)) return Math.round(v).toLocaleString("en-US");
+  return String(+v.toPrecision(3));
+}

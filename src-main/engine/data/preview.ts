@@ -31,7 +31,7 @@ export async function describeLabels(set: ImageSet): Promise<LabelInfo> {
     const lines = text!.split(/\r?\n/);
     const examples = listed.slice(0, LABEL_EXAMPLES).map((l) => {
       const label = labelOf.get(l.rel) as number;
-      return { text: lines[l.line - 1].trim(), read: `${l.rel}: class ${label}${named(label)}` };
+      return { text: lines[l.line - 1].trim(), read: `class ${label}${named(label)}` };
     });
     const spelled = new Set(listed.flatMap((l) => (typeof l.label === "string" ? [l.label] : [])));
     const names = set.classes.length === 0 ? null : hasClassesTxt ? "classes-file" : set.classes.every((c) => spelled.has(c)) ? "labels-file" : "class-folders";
