@@ -14,6 +14,7 @@ export function defaultQuantConfig(overrides: Partial<QuantConfig> = {}): QuantC
     activations: "per-channel",
     keepFirstLast8: true,
     keep: {},
+    calibration: "global",
     ...overrides,
   };
 }

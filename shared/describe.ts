@@ -27,7 +27,10 @@ export function preprocessName(p: PreprocessConfig): string {
 /** A key that is equal for two configs exactly when they preprocess alike. */
 export function preprocessKey(p: PreprocessConfig): string {
   const custom = p.preset === "custom" ? [p.scale ?? 1, p.mean ?? [0, 0, 0], p.std ?? [1, 1, 1], p.channelOrder ?? "RGB"] : [];
-  return JSON.stringify([p.preset, p.resize ?? null, p.crop ?? null, ...custom]);
+  // appended only when set, so keys of settings without them stay as they were
+  const size = p.inputSize ? [{ inputSize: p.inputSize }] : [];
+  const fourth = p.fourthChannel !== undefined ? [{ fourthChannel: p.fourthChannel }] : [];
+  return JSON.stringify([p.preset, p.resize ?? null, p.crop ?? null, ...custom, ...size, ...fourth]);
 }
 
 const TRIED_PRESETS: Exclude<PresetName, "custom">[] = ["imagenet", "inception", "caffe", "raw255", "raw01"];
@@ -40,7 +43,9 @@ const TRIED_PRESETS: Exclude<PresetName, "custom">[] = ["imagenet", "inception",
 export function preprocessCandidates(height: number, width: number, current: PreprocessConfig): PreprocessConfig[] {
   const policies: Pick<PreprocessConfig, "resize" | "crop">[] = [{}];
   if (height > 0 && height === width) policies.push({ resize: Math.round((height * 256) / 224), crop: height });
-  const out: PreprocessConfig[] = TRIED_PRESETS.flatMap((preset) => policies.map((p) => ({ preset, ...p })));
+  // the input size and fourth channel are not preprocessing choices to try: every candidate keeps the user's
+  const kept = { ...(current.inputSize && { inputSize: current.inputSize }), ...(current.fourthChannel !== undefined && { fourthChannel: current.fourthChannel }) };
+  const out: PreprocessConfig[] = TRIED_PRESETS.flatMap((preset) => policies.map((p) => ({ preset, ...p, ...kept })));
   if (!out.some((c) => preprocessKey(c) === preprocessKey(current))) out.push(current);
   return out;
 }

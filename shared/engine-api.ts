@@ -28,15 +28,32 @@ export interface LabelInfo {
 
 export interface DataPreview {
   dir: string;
+  /** a folder of images, or of NumPy arrays (.npy/.npz: no pictures, samples counts them) */
+  kind?: "images" | "tensors";
   images: number;
+  /** samples the folder holds (arrays: a file may hold a batch) */
+  sampleCount?: number;
+  /** the model's input takes any height and width: the user chooses inputSize */
+  dynamicInputSize?: boolean;
+  /** [height, width] to offer for such a model: the images' median size rounded to the model's stride */
+  suggestedInputSize?: [number, number] | null;
+  /** what the model's input size must be a multiple of (its total downsampling) */
+  inputStride?: number;
   classes: string[];
   labels: LabelInfo;
   skipped: { file: string; reason: string }[];
   samples: DataPreviewImage[];
 }
 
+/** How detector outputs are compared: score threshold (default 0.7), NMS overlap (0.45), match overlap (0.5). */
+export interface DetectionOptions {
+  scoreThreshold?: number;
+  nmsIou?: number;
+  matchIou?: number;
+}
+
 export type JobRequest =
-  | { kind: "evaluate-fp32"; model: string; evalDir: string; preprocess: PreprocessConfig }
+  | { kind: "evaluate-fp32"; model: string; evalDir: string; preprocess: PreprocessConfig; evalLabels?: string }
   | {
       kind: "quantize";
       model: string;
@@ -47,12 +64,16 @@ export type JobRequest =
       /** a seeded random subset of the calibration folder */
       calibLimit?: number;
       calibSeed?: number;
+      /** a labels file for the evaluation folder, instead of its own labels.txt */
+      evalLabels?: string;
+      detection?: DetectionOptions;
     }
   | {
       /** FP32 accuracy of every preprocessing preset and resize policy on a labelled sample */
       kind: "recommend-preprocess";
       model: string;
       evalDir: string;
+      evalLabels?: string;
       /** the user's current setting, always among those tried */
       preprocess: PreprocessConfig;
       /** labelled images to try each setting on (a seeded random subset) */
@@ -66,6 +87,7 @@ export type JobRequest =
       preprocess: PreprocessConfig;
       config: QuantConfig;
       calibLimit?: number;
+      evalLabels?: string;
     };
 
 export interface AblationRow {

@@ -4,7 +4,7 @@
 // message that names the field.
 import type { JobRequest, NibbleApi } from "./engine-api.ts";
 import type { ApiMethod, DialogRequest } from "./ipc.ts";
-import { ALL_METHODS, type Method, type PreprocessConfig, type PresetName, type QuantConfig } from "./types.ts";
+import { ALL_METHODS, CALIBRATIONS, type Method, type PreprocessConfig, type PresetName, type QuantConfig } from "./types.ts";
 
 export class ValidationError extends Error {
   override name = "ValidationError";
@@ -77,6 +77,11 @@ export function preprocess(v: unknown, field = "preprocess"): PreprocessConfig {
   if (o.channelOrder !== undefined) out.channelOrder = oneOf(o.channelOrder, `${field}.channelOrder`, ["RGB", "BGR"] as const);
   if (o.resize !== undefined) out.resize = int(o.resize, `${field}.resize`, 1, 8192);
   if (o.crop !== undefined) out.crop = int(o.crop, `${field}.crop`, 1, 8192);
+  if (o.inputSize !== undefined) {
+    if (!Array.isArray(o.inputSize) || o.inputSize.length !== 2) fail(`${field}.inputSize`, "expected [height, width]");
+    out.inputSize = [int(o.inputSize[0], `${field}.inputSize[0]`, 1, 16384), int(o.inputSize[1], `${field}.inputSize[1]`, 1, 16384)];
+  }
+  if (o.fourthChannel !== undefined) out.fourthChannel = o.fourthChannel === "alpha" ? "alpha" : num(o.fourthChannel, `${field}.fourthChannel`, -1e6, 1e6);
   return out;
 }
 
@@ -101,6 +106,8 @@ export function quantConfig(v: unknown, field = "config"): QuantConfig {
     activations: oneOf(o.activations, `${field}.activations`, ["per-channel", "per-tensor"] as const),
     keepFirstLast8: bool(o.keepFirstLast8, `${field}.keepFirstLast8`),
     keep,
+    // absent in configs saved before it existed: they get today's default
+    calibration: o.calibration === undefined ? "global" : oneOf(o.calibration, `${field}.calibration`, CALIBRATIONS),
   };
 }
 
@@ -117,21 +124,28 @@ export function jobRequest(v: unknown): JobRequest {
   const kind = oneOf(o.kind, "request.kind", ["evaluate-fp32", "recommend-preprocess", "quantize", "ablation"] as const);
   const model = absPath(o.model, "request.model");
   const pre = preprocess(o.preprocess, "request.preprocess");
-  if (kind === "evaluate-fp32") return { kind, model, evalDir: absPath(o.evalDir, "request.evalDir"), preprocess: pre };
+  const labels = o.evalLabels === undefined ? {} : { evalLabels: absPath(o.evalLabels, "request.evalLabels") };
+  if (kind === "evaluate-fp32") return { kind, model, evalDir: absPath(o.evalDir, "request.evalDir"), preprocess: pre, ...labels };
   if (kind === "recommend-preprocess") {
     const sample = o.sample === undefined ? {} : { sample: int(o.sample, "request.sample", 1, 100_000) };
-    return { kind, model, evalDir: absPath(o.evalDir, "request.evalDir"), preprocess: pre, ...sample };
+    return { kind, model, evalDir: absPath(o.evalDir, "request.evalDir"), preprocess: pre, ...labels, ...sample };
   }
   const calibDir = absPath(o.calibDir, "request.calibDir");
   const config = quantConfig(o.config, "request.config");
   const calibLimit = o.calibLimit === undefined ? undefined : int(o.calibLimit, "request.calibLimit", 1, 10_000_000);
   const limit = calibLimit === undefined ? {} : { calibLimit };
   if (kind === "ablation") {
-    return { kind, model, calibDir, evalDir: absPath(o.evalDir, "request.evalDir"), preprocess: pre, config, ...limit };
+    return { kind, model, calibDir, evalDir: absPath(o.evalDir, "request.evalDir"), preprocess: pre, config, ...limit, ...labels };
   }
   const evalDir = o.evalDir === null || o.evalDir === undefined ? null : absPath(o.evalDir, "request.evalDir");
   const seed = o.calibSeed === undefined ? {} : { calibSeed: int(o.calibSeed, "request.calibSeed", 0, 2 ** 31 - 1) };
-  return { kind, model, calibDir, evalDir, preprocess: pre, config, ...limit, ...seed };
+  let detection = {};
+  if (o.detection !== undefined) {
+    const d = obj(o.detection, "request.detection");
+    const fraction = (k: string) => (d[k] === undefined ? {} : { [k]: num(d[k], `request.detection.${k}`, 0, 1) });
+    detection = { detection: { ...fraction("scoreThreshold"), ...fraction("nmsIou"), ...fraction("matchIou") } };
+  }
+  return { kind, model, calibDir, evalDir, preprocess: pre, config, ...limit, ...seed, ...labels, ...detection };
 }
 
 /** The single argument of each API method, checked. */
@@ -176,6 +190,7 @@ export function pathsOf<M extends ApiMethod>(method: M, arg: ApiArg<M>): { read:
     case "startJob": {
       const a = arg as JobRequest;
       const read = [a.model];
+      if (a.evalLabels) read.push(a.evalLabels);
       if (a.kind === "evaluate-fp32" || a.kind === "recommend-preprocess") read.push(a.evalDir);
       else {
         read.push(a.calibDir);

@@ -4,14 +4,15 @@ import type { AblationRow, DataPreview, JobRequest, JobResult } from "../../shar
 import { methodsName } from "../../shared/describe.ts";
 import { ALL_METHODS, type Method, type ModelSummary, type Progress } from "../../shared/types.ts";
 import { DataError } from "../engine/data/errors.ts";
-import { describeLabels, previewImages } from "../engine/data/preview.ts";
+import { describeLabels, previewImages, suggestInputSize } from "../engine/data/preview.ts";
 import { scanImages } from "../engine/data/scan.ts";
+import { planTensorSet } from "../engine/data/tensors.ts";
 import { inspectModel } from "../engine/onnx/inspect.ts";
-import { prepareModel, requireImageInput } from "../engine/onnx/prepare.ts";
+import { inputStride, prepareModel, requireImageInput, requireRunnable } from "../engine/onnx/prepare.ts";
 import { checkQuantConfig } from "../engine/pipeline/config-check.ts";
-import { evaluate } from "../engine/pipeline/evaluate.ts";
-import { calibrate, evaluateQuantized, imageBatches, quantize, quantizeCalibrated } from "../engine/pipeline/quantize.ts";
-import { encodeModel, loadModel } from "../engine/onnx/model-io.ts";
+import { heldOutSplit } from "../engine/pipeline/data-notes.ts";
+import { calibrate, evaluateModel, evaluateQuantized, quantize, quantizeCalibrated, scanSource, withHeldOut } from "../engine/pipeline/quantize.ts";
+import { loadModel } from "../engine/onnx/model-io.ts";
 import { PassProgress } from "./pass-progress.ts";
 import { recommendPreprocess } from "./recommend-preprocess.ts";
 
@@ -45,11 +46,12 @@ export function methodCombinations(methods: readonly Method[]): Method[][] {
 }
 
 /**
- * Says which folder a data problem is about: both folders' messages name a path, but "No images found in
- * /data/x" does not tell the user whether /data/x was meant for calibration or for evaluation.
+ * Says which folder a data problem is about: the scan names the role, but other messages (the loader's "None of
+ * the 40 images in /data/x could be decoded") name only a path, which does not tell the user whether /data/x was
+ * meant for calibration or for evaluation.
  */
 function nameFolderRole(err: unknown, folders: { calibration?: string; evaluation?: string | null }): unknown {
-  if (!(err instanceof DataError)) return err;
+  if (!(err instanceof DataError) || /\b(calibration|evaluation) folder\b/i.test(err.message)) return err;
   const roles = Object.entries(folders)
     .filter((e): e is [string, string] => typeof e[1] === "string" && err.message.includes(path.resolve(e[1])))
     .sort((a, b) => path.resolve(b[1]).length - path.resolve(a[1]).length);
@@ -78,29 +80,34 @@ async function runJob(req: EngineRequest, ctx: JobContext): Promise<EngineOutput
       return { result: { kind: "inspect", summary: await inspectModel(req.model) } };
     case "preview": {
       const prepared = prepareModel(await loadModel(req.model));
-      const set = await scanImages(req.dir);
-      const samples = await previewImages(set, req.count, { ...requireImageInput(prepared), preprocess: req.preprocess });
+      const set = await scanImages(req.dir, { arrays: true });
+      const stride = inputStride(prepared);
+      const about = {
+        dir: set.root,
+        kind: set.kind,
+        images: set.files.length,
+        classes: set.classes,
+        labels: await describeLabels(set),
+        skipped: set.skipped,
+        dynamicInputSize: prepared.input.dynamicSize,
+        inputStride: stride,
+      };
+      if (set.kind === "tensors") {
+        requireRunnable(prepared);
+        const plan = await planTensorSet(set, prepared.inputs);
+        return { result: { kind: "preview", preview: { ...about, sampleCount: plan.samples, suggestedInputSize: null, samples: [] } } };
+      }
+      const suggested = prepared.input.dynamicSize ? await suggestInputSize(set, stride) : null;
+      const inputSize = req.preprocess.inputSize ?? suggested ?? undefined;
+      const samples = await previewImages(set, req.count, { ...requireImageInput(prepared, inputSize), preprocess: req.preprocess });
       if (samples.length === 0) {
         const why = set.skipped.slice(0, 3).map((s) => `${s.file}: ${s.reason}`).join("; ");
         throw new DataError(`None of the images in ${set.root} could be read (${why}). Choose a folder of JPEG, PNG, WebP, BMP, TIFF or GIF images.`);
       }
-      const labels = await describeLabels(set);
-      return { result: { kind: "preview", preview: { dir: set.root, images: set.files.length, classes: set.classes, labels, skipped: set.skipped, samples } } };
+      return { result: { kind: "preview", preview: { ...about, sampleCount: set.files.length, suggestedInputSize: suggested, samples } } };
     }
     case "evaluate-fp32": {
-      const prepared = prepareModel(await loadModel(req.model));
-      const set = await scanImages(req.evalDir);
-      const geometry = requireImageInput(prepared);
-      const r = await evaluate({
-        fp32: encodeModel(prepared.model),
-        quantized: null,
-        geometry,
-        output: prepared.output,
-        images: set.files.length,
-        batches: () => imageBatches(set, geometry, req.preprocess, ctx.signal),
-        signal: ctx.signal,
-        onProgress: ctx.onProgress,
-      });
+      const r = await evaluateModel({ model: req.model, data: { dir: req.evalDir, labels: req.evalLabels }, preprocess: req.preprocess, signal: ctx.signal, onProgress: ctx.onProgress });
       return { result: { kind: "evaluate-fp32", accuracy: r.fp32 } };
     }
     case "recommend-preprocess":
@@ -110,9 +117,10 @@ async function runJob(req: EngineRequest, ctx: JobContext): Promise<EngineOutput
       const out = await quantize({
         model: req.model,
         calib: { dir: req.calibDir, limit: req.calibLimit, seed: req.calibSeed },
-        eval: req.evalDir ? { dir: req.evalDir } : null,
+        eval: req.evalDir ? { dir: req.evalDir, labels: req.evalLabels } : null,
         preprocess: req.preprocess,
         config: req.config,
+        detection: req.detection,
         signal: ctx.signal,
         onProgress: ctx.onProgress,
       });
@@ -120,15 +128,15 @@ async function runJob(req: EngineRequest, ctx: JobContext): Promise<EngineOutput
     }
     case "ablation": {
       checkQuantConfig(req.config);
-      const c = await calibrate({
-        model: req.model,
-        calib: { dir: req.calibDir, limit: req.calibLimit },
-        preprocess: req.preprocess,
-        config: req.config,
-        signal: ctx.signal,
-        onProgress: ctx.onProgress,
-      });
-      const evalSet = await scanImages(req.evalDir);
+      const evalSource = { dir: req.evalDir, labels: req.evalLabels };
+      const c = await calibrate(
+        await withHeldOut(
+          { model: req.model, calib: { dir: req.calibDir, limit: req.calibLimit }, preprocess: req.preprocess, config: req.config, signal: ctx.signal, onProgress: ctx.onProgress },
+          evalSource,
+        ),
+      );
+      const evalSet = (await heldOutSplit(c.calibSet, await scanSource(evalSource, "evaluation"))).set;
+      if (evalSet.files.length === 0) throw new DataError(`The evaluation folder ${evalSet.root} has no files left that calibration did not use, so the ablation cannot measure anything. Choose a separate evaluation folder, or limit the calibration images.`);
       const combos = methodCombinations(req.config.methods);
       const rows: AblationRow[] = [];
       let fp32 = undefined;

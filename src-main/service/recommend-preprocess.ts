@@ -6,40 +6,46 @@ import { RECOMMEND_SAMPLE } from "../../shared/defaults.ts";
 import { preprocessCandidates, preprocessName } from "../../shared/describe.ts";
 import type { PreprocessConfig } from "../../shared/types.ts";
 import { DataError } from "../engine/data/errors.ts";
-import { pickSubset, scanImages } from "../engine/data/scan.ts";
+import { pickSubset } from "../engine/data/scan.ts";
 import { encodeModel, loadModel } from "../engine/onnx/model-io.ts";
 import { prepareModel, requireImageInput } from "../engine/onnx/prepare.ts";
+import { chooseBatching, relaxBatch } from "../engine/pipeline/batching.ts";
 import { evaluate } from "../engine/pipeline/evaluate.ts";
-import { imageBatches } from "../engine/pipeline/quantize.ts";
+import { classOutputOf, firstSamples, openFeeder, scanSource } from "../engine/pipeline/quantize.ts";
 import { PassProgress } from "./pass-progress.ts";
 import type { JobContext } from "./jobs.ts";
 
 export async function recommendPreprocess(
-  req: { model: string; evalDir: string; preprocess: PreprocessConfig; sample?: number },
+  req: { model: string; evalDir: string; evalLabels?: string; preprocess: PreprocessConfig; sample?: number },
   ctx: JobContext,
 ): Promise<{ trials: PreprocessTrial[]; images: number }> {
   const prepared = prepareModel(await loadModel(req.model));
-  const geometry = requireImageInput(prepared);
-  const set = await scanImages(req.evalDir);
+  const set = await scanSource({ dir: req.evalDir, labels: req.evalLabels }, "evaluation");
+  if (set.kind === "tensors") throw new DataError(`The evaluation folder ${set.root} holds NumPy arrays, which are fed as they are: there is no image preprocessing to choose.`);
+  const output = classOutputOf(prepared);
+  if (output === null) throw new DataError(`"${req.model}" has no class output, so preprocessing settings cannot be compared by top-1 accuracy.`);
+  const geometry = requireImageInput(prepared, req.preprocess.inputSize);
   const labelled = set.files.filter((f) => f.label !== null);
   if (labelled.length === 0) {
-    throw new DataError(`None of the images in ${set.root} has a label, so settings cannot be compared by accuracy. Add one sub-folder per class or a labels.txt.`);
+    throw new DataError(`None of the images in the evaluation folder ${set.root} has a label, so settings cannot be compared by accuracy. Add one sub-folder per class or a labels.txt.`);
   }
   const sample = { ...set, files: pickSubset(labelled, req.sample ?? RECOMMEND_SAMPLE, 0), skipped: [] };
   const candidates = preprocessCandidates(geometry.height, geometry.width, req.preprocess);
-  const fp32 = encodeModel(prepared.model);
+  // one batching for every setting: whether a batch-1 graph runs batched does not depend on the pixel values
+  const batching = await chooseBatching(prepared.model, prepared.inputs, await firstSamples(await openFeeder(prepared, sample, req.preprocess), 2, ctx.signal));
+  const fp32 = encodeModel(batching.relaxed ? relaxBatch(prepared.model) : prepared.model);
   const progress = new PassProgress("preprocess", candidates.length, sample.files.length, ctx.onProgress);
   const trials: PreprocessTrial[] = [];
   for (const [k, preprocess] of candidates.entries()) {
     const message = `${k + 1} of ${candidates.length}: ${preprocessName(preprocess)}`;
     progress.update(k, 0, message);
+    const feeder = await openFeeder(prepared, sample, preprocess);
     const r = await evaluate({
       fp32,
       quantized: null,
-      geometry,
-      output: prepared.output,
-      images: sample.files.length,
-      batches: () => imageBatches(sample, geometry, preprocess, ctx.signal),
+      output,
+      images: feeder.samples,
+      batches: () => feeder.batches(batching.batchSize, ctx.signal),
       signal: ctx.signal,
       onProgress: (p) => progress.update(k, p.done, message),
     });

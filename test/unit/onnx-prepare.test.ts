@@ -154,17 +154,17 @@ test("layer descriptions: kinds, layouts, axes, biases, groups", async () => {
   assert.equal(p.output, mm.output);
 });
 
-test("activations: only a sole Relu reader makes a layer half-range; Clip(0,6) is found with its output, LeakyRelu reported", async () => {
+test("activations: a sole Relu, ReLU6 or Clip(0, b) reader makes a layer half-range; other Clip bounds are kept, LeakyRelu reported", async () => {
   const b = new ModelBuilder({ opset: 13 }).input("x", [1, 3, 8, 8]);
   b.conv({ out: 4, name: "relu6" }).clip(0, 6).conv({ out: 4, name: "clip" }).clip(-1, 1).conv({ out: 4, name: "leaky" }).leakyRelu(0.1);
   const c = b.conv({ out: 4, name: "shared" }).current;
   b.relu().add(c).conv({ out: 4, name: "relu" }).relu().conv({ out: 4, name: "out" }).output();
   const p = prepareModel(await loadBuilt(b));
-  const act = Object.fromEntries(p.layers.map((l) => [l.info.name, [l.info.activation, l.info.halfRange, l.reluOutput !== null]]));
+  const act = Object.fromEntries(p.layers.map((l) => [l.info.name, [l.info.activation, l.info.halfRange, l.activationOutput !== null]]));
   assert.deepEqual(act, {
-    relu6: ["relu6", false, true],
-    clip: ["none", false, false],
-    leaky: ["leakyrelu", false, false],
+    relu6: ["relu6", true, true],
+    clip: ["clip", false, true],
+    leaky: ["leakyrelu", false, true],
     shared: ["none", false, false],
     relu: ["relu", true, true],
     out: ["none", false, false],
@@ -172,7 +172,9 @@ test("activations: only a sole Relu reader makes a layer half-range; Clip(0,6) i
   const relu = p.layers.find((l) => l.info.name === "relu")!;
   const reader = p.model.graph!.node.find((n) => n.input[0] === relu.output)!;
   assert.equal(reader.opType, "Relu");
-  assert.equal(relu.reluOutput, reader.output[0]);
+  assert.equal(relu.activationOutput, reader.output[0]);
+  assert.deepEqual(p.layers.find((l) => l.info.name === "clip")!.info.activationClamp, [-1, 1]);
+  assert.deepEqual(p.layers.find((l) => l.info.name === "relu6")!.info.activationClamp, [0, 6]);
   // A single layer feeding the output is both first and last; "first" wins the role.
   assert.equal(p.layers[0].info.role, "first");
   assert.equal(p.layers.at(-1)!.isLast, true);
@@ -242,7 +244,7 @@ test("input layout: NHWC through Transpose, NCHW by shape, unknown for other ran
   assert.throws(() => requireImageInput(flat), (e: unknown) => e instanceof ModelError && /cannot read as a batch of images/.test(e.message));
 });
 
-test("IR 3 models (initializers listed as inputs) keep that rule after folding", async () => {
+test("IR 3 models (initializers listed as inputs): they are constants, before and after folding", async () => {
   const model = new ModelBuilder({ opset: 11, irVersion: 3 }).input("x", [1, 3, 8, 8]).conv({ out: 4, bias: false }).batchNorm().relu().output().build();
   const g = model.graph!;
   for (const t of g.initializer) {
@@ -252,9 +254,8 @@ test("IR 3 models (initializers listed as inputs) keep that rule after folding",
   const loaded = await loadBuilt(model);
   const p = prepareModel(loaded);
   assert.equal(p.input.name, "x");
-  const inputs = new Set(p.model.graph!.input.map((v) => v.name));
-  for (const t of p.model.graph!.initializer) assert.ok(inputs.has(t.name), `${t.name} declared as input`);
-  assert.ok(![...inputs].some((n) => n.startsWith("bn_")), "removed initializers are no longer inputs");
+  assert.deepEqual(p.model.graph!.input.map((v) => v.name), ["x"], "no initializer is a graph input");
+  assert.ok(!p.model.graph!.initializer.some((t) => t.name.startsWith("bn_")), "the folded BatchNorm's parameters are gone");
   assert.ok(p.layers[0].bias);
   await assertSameOutputs(loaded, p, [1, 3, 8, 8]);
 });

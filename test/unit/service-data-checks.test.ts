@@ -26,10 +26,10 @@ describe("data checks", () => {
   it("errors about an empty folder say whether it was the calibration or the evaluation folder", async () => {
     const empty = path.join(dir, "empty");
     await mkdir(empty);
-    await assert.rejects(runEngineJob({ kind: "evaluate-fp32", model: resnet, evalDir: empty, preprocess: { preset: "imagenet" } }, ctx()), /^DataError: Evaluation folder: No images found in /);
+    await assert.rejects(runEngineJob({ kind: "evaluate-fp32", model: resnet, evalDir: empty, preprocess: { preset: "imagenet" } }, ctx()), /^DataError: The evaluation folder .* is empty: no images found in it/);
     const quantize = { kind: "quantize" as const, model: resnet, preprocess: { preset: "imagenet" as const }, config: defaultQuantConfig() };
-    await assert.rejects(runEngineJob({ ...quantize, calibDir: empty, evalDir: path.join(demo, "eval") }, ctx()), /^DataError: Calibration folder: No images found in /);
-    await assert.rejects(runEngineJob({ ...quantize, calibDir: path.join(demo, "calib"), evalDir: empty, calibLimit: 16 }, ctx()), /^DataError: Evaluation folder: No images found in /);
+    await assert.rejects(runEngineJob({ ...quantize, calibDir: empty, evalDir: path.join(demo, "eval") }, ctx()), /^DataError: The calibration folder .* is empty: no images found in it/);
+    await assert.rejects(runEngineJob({ ...quantize, calibDir: path.join(demo, "calib"), evalDir: empty, calibLimit: 16 }, ctx()), /^DataError: The evaluation folder .* is empty: no images found in it/);
   });
 
   it("a labels.txt of numeric indices is reported as read: its own lines, the indices in use", async () => {

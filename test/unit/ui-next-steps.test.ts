@@ -53,7 +53,7 @@ function report(config: QuantConfig, fp32: number | null, quant: number | null, 
   };
 }
 
-const dw = (name: string): LayerInfo => ({ name, op: "Conv", kind: "depthwise", weightShape: [8, 1, 3, 3], outChannels: 8, params: 80, halfRange: false, activation: "relu6", role: "hidden" });
+const dw = (name: string): LayerInfo => ({ name, op: "Conv", kind: "depthwise", weightShape: [8, 1, 3, 3], outChannels: 8, params: 80, halfRange: false, activation: "relu6", activationClamp: [0, 6], activationRange: [0, 6], role: "hidden" });
 const model = { layers: [dw("dw1"), dw("dw2"), { ...dw("pw"), kind: "conv" }] } as unknown as ModelSummary;
 
 test("a run that loses more than the user accepts is called useless, in words; within the goal it is not", () => {

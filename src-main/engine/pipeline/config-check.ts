@@ -1,7 +1,7 @@
 // The engine's own check of a QuantConfig. The CLI and the hosts validate what they receive, but the
 // engine API is also called directly (scripts, tests, future hosts): a setting outside what the
 // quantizer supports must stop the job with a message naming the setting, never reach the arithmetic.
-import { ALL_METHODS, type QuantConfig } from "../../../shared/types.ts";
+import { ALL_METHODS, CALIBRATIONS, type QuantConfig } from "../../../shared/types.ts";
 import { DataError } from "../data/errors.ts";
 
 const CHOICES: [keyof QuantConfig, string, readonly unknown[]][] = [
@@ -10,6 +10,7 @@ const CHOICES: [keyof QuantConfig, string, readonly unknown[]][] = [
   ["bitAllocMode", "bit allocation mode", ["reference", "strict"]],
   ["baseline", "baseline calibrator", ["minmax", "percentile", "mse"]],
   ["activations", "activation granularity", ["per-channel", "per-tensor"]],
+  ["calibration", "calibration statistic", CALIBRATIONS],
 ];
 
 export function checkQuantConfig(config: QuantConfig): void {

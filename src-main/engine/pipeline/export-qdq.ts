@@ -5,7 +5,7 @@ import { AttributeProtoSchema, AttributeProto_AttributeType, ModelProtoSchema, N
 import { nameGenerator } from "../onnx/graph.ts";
 import { float32Tensor, int64Tensor, packedIntTensor } from "../onnx/tensor.ts";
 import type { ActivationPlan, LayerPlan, WeightPlan } from "./plan.ts";
-import { upgradeOpset } from "./upgrade-opset.ts";
+import { upgradeOpset } from "../onnx/opset/index.ts";
 
 export interface ExportedLayer {
   name: string;

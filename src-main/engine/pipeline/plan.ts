@@ -1,6 +1,7 @@
 // The quantize stage: from frozen statistics and the float weights to every layer's integer grid.
 // Pure: no I/O, no runtime. The exporter turns a plan into ONNX; the report reads it back.
-import type { LayerInfo, Method, QuantConfig } from "../../../shared/types.ts";
+import type { Bounds, LayerInfo, Method, QuantConfig } from "../../../shared/types.ts";
+import type { QuantLayer } from "../onnx/prepare.ts";
 import { aciqAlpha, clipInterval } from "../quant/aciq.ts";
 import { allocateBits } from "../quant/bitalloc.ts";
 import { gridParams } from "../quant/grid.ts";
@@ -12,11 +13,23 @@ import { channelCount, type TensorStatistics } from "./statistics.ts";
 
 /** What the planner needs to know of a layer: the prepared model's description plus where its data is. */
 export interface PlanLayer extends LayerInfo {
-  /** output tensor that is quantized: the pre-activation conv/gemm output */
+  /** the tensor the layer's activation quantizer sits on (see exactPlacement) */
   output: string;
+  /** values outside this interval cannot matter at `output` */
+  outputBounds: Bounds;
   weightName: string;
   /** axis of the weight tensor that indexes output channels */
   weightAxis: number;
+}
+
+/**
+ * Where the exact target quantizes a layer's activation: the layer's own output (the paper's placement,
+ * §5.2), cut to what the activation after it can use (a ReLU6's grid stops at 6, the grid's clamp does
+ * the ReLU). Quantizing after a LeakyReLU instead was measured no better on Tiny Darknet at W8A8
+ * (68.1 vs 68.5 top-1 on 1,000 images) and worse with ACIQ.
+ */
+export function exactPlacement(l: QuantLayer): PlanLayer {
+  return { ...l.info, output: l.output, outputBounds: l.info.activationClamp, weightName: l.weight, weightAxis: l.weightAxis };
 }
 
 export interface WeightPlan {
@@ -39,6 +52,8 @@ export interface ActivationPlan {
   scale: number[];
   zeroPoint: number[];
   halfRange: boolean;
+  /** values beyond these cannot matter (the activation maps them to its ends), so no quantizer needs them */
+  bounds: Bounds;
   /** how the interval was chosen, for the report */
   source: "aciq" | "minmax" | "minmax-8bit" | "percentile" | "mse";
   rangeKept: number;
@@ -123,28 +138,50 @@ function minmaxInterval(min: number, max: number, halfRange: boolean): { lo: num
   return { lo: min, range: Math.max(max - min, 0) };
 }
 
+/**
+ * The interval cut to what can matter: the activation's clamp (values beyond it give the same output) and,
+ * where `top` is set, the largest value calibration saw (a grid above it is never used).
+ */
+function limitInterval(iv: { lo: number; range: number }, clamp: Bounds, top: number | null): { lo: number; range: number } {
+  const lo = clamp[0] === null ? iv.lo : Math.max(iv.lo, clamp[0]);
+  let hi = iv.lo + iv.range;
+  if (clamp[1] !== null) hi = Math.min(hi, clamp[1]);
+  if (top !== null) hi = Math.min(hi, Math.max(top, lo));
+  return { lo, range: Math.max(hi - lo, 0) };
+}
+
+/** Per-channel (or one per-tensor) extremes: over every image ("global") or per-image averages ("reference"). */
+function extremes(stats: TensorStatistics, perChannel: boolean, calibration: QuantConfig["calibration"]): { min: number[]; max: number[] } {
+  if (perChannel) {
+    const src = calibration === "global" ? stats.channelGlobal! : stats.perChannel!;
+    return { min: Array.from(src.min), max: Array.from(src.max) };
+  }
+  return calibration === "global" ? { min: [stats.globalMin], max: [stats.globalMax] } : { min: [stats.perTensor.min], max: [stats.perTensor.max] };
+}
+
 export function planActivation(layer: PlanLayer, stats: TensorStatistics, bits: number, precision: LayerPlan["precision"], config: QuantConfig): ActivationPlan {
-  // a ReLU6 also discards everything below 0, and nothing above 6 survives it, so its quantizer is
-  // half-range with the top of the grid at 6 at most
-  const relu6 = layer.activation === "relu6";
-  const halfRange = layer.halfRange || relu6;
-  if (precision === "8bit") {
-    // §5.4: 8-bit per-tensor min/max; the classifier takes extremes over all images, the rest per-image averages
+  const halfRange = layer.halfRange;
+  const clamp = layer.outputBounds;
+  const global = config.calibration === "global";
+  if (precision === "8bit" && !global) {
+    // §5.4: 8-bit per-tensor min/max, the classifier's extremes over all images, the rest per-image averages.
+    // "global" instead treats a kept layer like any other at 8 bits: its true range, per channel where the
+    // activations are (a per-tensor first-layer output cost MobileNet v1 0.75 W8A8 0.8 top-1)
     const min = layer.role === "last" ? stats.globalMin : stats.perTensor.min;
     const max = layer.role === "last" ? stats.globalMax : stats.perTensor.max;
-    const { lo, range } = minmaxInterval(min, max, halfRange);
+    const { lo, range } = limitInterval(minmaxInterval(min, max, halfRange), clamp, null);
     const g = gridParams(lo, range, 8);
     return {
       tensor: layer.output, granularity: "per-tensor", bits: [8], lo: [lo], range: [range], scale: [g.scale], zeroPoint: [g.zeroPoint],
-      halfRange, source: "minmax-8bit", rangeKept: keptFraction([lo], [range], [min], [max]), clipsDiffer: false,
+      halfRange, bounds: clamp, source: "minmax-8bit", rangeKept: keptFraction([lo], [range], [stats.globalMin], [stats.globalMax], clamp), clipsDiffer: false,
     };
   }
   const perChannel = config.activations === "per-channel" && stats.perChannel !== null;
   const c = perChannel ? channelCount(stats) : 1;
-  const pick = (key: "min" | "max" | "mean" | "mad" | "std"): number[] =>
+  const pick = (key: "mean" | "mad" | "std"): number[] =>
     perChannel ? Array.from(stats.perChannel![key]) : [stats.perTensor[key]];
-  const min = pick("min");
-  const max = pick("max");
+  const { min, max } = extremes(stats, perChannel, config.calibration);
+  const trueRange = extremes(stats, perChannel, "global");
   const mean = pick("mean");
   const mad = pick("mad");
   const std = pick("std");
@@ -152,35 +189,31 @@ export function planActivation(layer: PlanLayer, stats: TensorStatistics, bits: 
   if (perChannel && bits <= 4 && has(config, "bitalloc-a")) {
     channelBits = Array.from(allocateBits(std, bits, { rounding: "round", strict: config.bitAllocMode === "strict" }));
   }
-  const lo: number[] = [];
-  const range: number[] = [];
+  let intervals: { lo: number; range: number }[];
   let source: ActivationPlan["source"];
-  if (has(config, "aciq")) {
+  // ACIQ is an analytical clip for low bit widths (§2.6: never applied to the reference's 8-bit tensors);
+  // at 8 bits the true range is measured to be better: Tiny Darknet W8A8 68.4 top-1 with ACIQ, 69.4 without
+  if (has(config, "aciq") && (bits < 8 || !global)) {
     source = "aciq";
-    for (let i = 0; i < c; i++) {
+    intervals = channelBits.map((b, i) => {
       const stat = config.prior === "laplace" ? mad[i] : std[i];
-      const alpha = aciqAlpha(stat, channelBits[i], config.prior, halfRange, config.aciqConstants);
-      const iv = clipInterval(alpha, mean[i], min[i], halfRange);
-      lo.push(iv.lo);
-      range.push(iv.range);
-    }
-  } else if (config.baseline !== "minmax" && stats.histogram) {
+      const alpha = aciqAlpha(stat, b, config.prior, halfRange, config.aciqConstants);
+      // the reference never shrinks ACIQ's interval to the range seen (§2.4); with the true range known
+      // there is no reason to spend grid steps above the largest value calibration saw
+      return limitInterval(clipInterval(alpha, mean[i], min[i], halfRange), clamp, global ? max[i] : null);
+    });
+  } else if (config.baseline !== "minmax" && precision !== "8bit" && stats.histogram) {
     source = config.baseline;
-    for (let i = 0; i < c; i++) {
-      const view = channelView(stats.histogram, i);
-      const iv = config.baseline === "percentile" ? percentileInterval(view, PERCENTILE, halfRange) : mseSearchInterval(view, channelBits[i], halfRange);
-      lo.push(iv.lo);
-      range.push(iv.range);
-    }
+    intervals = channelBits.map((b, i) => {
+      const view = channelView(stats.histogram!, i);
+      return limitInterval(config.baseline === "percentile" ? percentileInterval(view, PERCENTILE, halfRange) : mseSearchInterval(view, b, halfRange), clamp, null);
+    });
   } else {
-    source = "minmax";
-    for (let i = 0; i < c; i++) {
-      const iv = minmaxInterval(min[i], max[i], halfRange);
-      lo.push(iv.lo);
-      range.push(iv.range);
-    }
+    source = precision === "8bit" ? "minmax-8bit" : "minmax";
+    intervals = min.map((m, i) => limitInterval(minmaxInterval(m, max[i], halfRange), clamp, null));
   }
-  if (relu6) for (let i = 0; i < c; i++) range[i] = Math.min(range[i], 6);
+  const lo = intervals.map((iv) => iv.lo);
+  const range = intervals.map((iv) => iv.range);
   const scale: number[] = [];
   const zeroPoint: number[] = [];
   for (let i = 0; i < c; i++) {
@@ -190,22 +223,22 @@ export function planActivation(layer: PlanLayer, stats: TensorStatistics, bits: 
   }
   return {
     tensor: layer.output, granularity: perChannel ? "per-channel" : "per-tensor", bits: channelBits, lo, range, scale, zeroPoint,
-    halfRange, source, rangeKept: keptFraction(lo, range, min, max, halfRange),
+    halfRange, bounds: clamp, source, rangeKept: keptFraction(lo, range, trueRange.min, trueRange.max, clamp),
     clipsDiffer: lo.some((l, i) => {
-      const plain = minmaxInterval(min[i], max[i], halfRange);
+      const plain = limitInterval(minmaxInterval(min[i], max[i], halfRange), clamp, null);
       const tol = 1e-3 * Math.max(max[i] - min[i], 1e-12);
       return Math.abs(l - plain.lo) > tol || Math.abs(l + range[i] - plain.lo - plain.range) > tol;
     }),
   };
 }
 
-/** Σ kept width / Σ observed width, over channels; for half-range tensors only the positive side counts. */
-function keptFraction(lo: number[], range: number[], min: number[], max: number[], halfRange = false): number {
+/** Σ kept width / Σ observed width over channels, counting only values inside `bounds` (the rest cannot matter). */
+function keptFraction(lo: number[], range: number[], min: number[], max: number[], bounds: Bounds): number {
   let kept = 0;
   let seen = 0;
   for (let i = 0; i < lo.length; i++) {
-    const sMin = halfRange ? 0 : min[i];
-    const sMax = halfRange ? Math.max(max[i], 0) : max[i];
+    const sMin = bounds[0] === null ? min[i] : Math.max(min[i], bounds[0]);
+    const sMax = bounds[1] === null ? max[i] : Math.min(max[i], bounds[1]);
     seen += Math.max(sMax - sMin, 0);
     kept += Math.max(Math.min(lo[i] + range[i], sMax) - Math.max(lo[i], sMin), 0);
   }

@@ -25,23 +25,27 @@ export function sha256(bytes: Uint8Array): string {
 
 const mean = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / xs.length;
 
-/** Fraction of calibration values outside the kept interval, from the histograms. */
+/**
+ * Fraction of calibration values the quantizer clips, from the histograms. Values beyond the activation's
+ * bounds are not counted as clipped: the activation maps them to the same output anyway.
+ */
 function fractionClipped(s: TensorStatistics, plan: LayerPlan): number | null {
   const a = plan.activation;
   if (!a || !s.histogram) return null;
   const h = s.histogram;
+  const [bLo, bHi] = [a.bounds[0] ?? -Infinity, a.bounds[1] ?? Infinity];
   let outside = 0;
   let total = 0;
   for (let c = 0; c < h.channels; c++) {
     const i = a.granularity === "per-channel" ? c : 0;
-    const lo = a.halfRange ? -Infinity : a.lo[i];
+    const lo = a.lo[i];
     const hi = a.lo[i] + a.range[i];
     const v = channelView(h, c);
     const width = (v.hi - v.lo) / h.bins;
     for (let k = 0; k < h.bins; k++) {
       const centre = v.lo + (k + 0.5) * width;
       total += v.counts[k];
-      if (centre < lo || centre > hi) outside += v.counts[k];
+      if ((centre < lo && centre > bLo) || (centre > hi && centre < bHi)) outside += v.counts[k];
     }
   }
   return total > 0 ? outside / total : null;
@@ -109,7 +113,7 @@ export async function buildReport(input: ReportInput): Promise<QuantReport> {
     theoreticalBits += 32 * init.dims.reduce((a, b) => a * Number(b), 1);
   }
   const fp32Bytes = c.prepared.sourceBytes;
-  const warnings = [...c.prepared.notes, ...input.exported.notes];
+  const warnings = [...c.prepared.notes, ...input.exported.notes, ...c.dataNotes];
   const skippedCalib = c.calibSet.skipped;
   if (skippedCalib.length) warnings.push(`${skippedCalib.length} calibration file(s) could not be read and were skipped.`);
   // Skipped folders and broken links never were in `files`; only undecodable files reduce the count.
@@ -121,7 +125,7 @@ export async function buildReport(input: ReportInput): Promise<QuantReport> {
     model: { path: input.request.model, sha256: await sha256File(input.request.model) },
     calibration: { dir: c.calibSet.root, images: calibImages, skipped: skippedCalib, sha256: await hashImageSet(c.calibSet) },
     evaluation: input.evalSet
-      ? { dir: input.evalSet.root, images: evaluation?.fp32.images ?? 0, skipped: input.evalSet.skipped, sha256: await hashImageSet(input.evalSet) }
+      ? { dir: input.evalSet.root, images: evaluation?.fp32.images ?? 0, skipped: input.evalSet.skipped, sha256: await hashImageSet(input.evalSet), ...(evaluation ? {} : { measured: false }) }
       : null,
     preprocess: input.request.preprocess,
     config: input.request.config,
@@ -129,6 +133,8 @@ export async function buildReport(input: ReportInput): Promise<QuantReport> {
     fp32: evaluation?.fp32 ?? null,
     quantized: evaluation?.quantized ?? null,
     agreement: evaluation?.agreement ?? null,
+    outputs: evaluation?.outputs.length ? evaluation.outputs : null,
+    detection: evaluation?.detection ?? null,
     size: { fp32Bytes, quantBytes: bytes.length, theoreticalBytes: Math.ceil(theoreticalBits / 8), ratio: fp32Bytes / bytes.length },
     layers: plans.map((p) => layerReport(p, c, input.exported, evaluation, input.errorTaps.get(p.layer.name))),
     timings: c.timings,

@@ -1,5 +1,6 @@
 // What calibration hands to the planner: per-sample statistics averaged over the calibration images
-// (ALGORITHMS.md §6, the reference's static mode), per channel where the tensor has spatial extent.
+// (ALGORITHMS.md §6, the reference's static mode), per channel where the tensor has spatial extent, and
+// the extremes over all of them (the true range).
 
 import type { StatsArrays, TensorStats } from "../quant/stats.ts";
 
@@ -20,9 +21,11 @@ export interface TensorStatistics {
   /** set when the tensor is [N, C, H, W] with H·W > 1 */
   perChannel: StatsArrays | null;
   perTensor: TensorStats;
-  /** extremes over every calibration image, for the classifier's 8-bit quantizer */
+  /** extremes over every calibration image: the true range */
   globalMin: number;
   globalMax: number;
+  /** per channel, extremes over every calibration image; set with perChannel */
+  channelGlobal: { min: Float64Array; max: Float64Array } | null;
   histogram: HistogramSummary | null;
 }
 
