@@ -19,9 +19,10 @@ export function resizeName(p: Pick<PreprocessConfig, "resize" | "crop">): string
   return `shorter side to ${p.resize}${p.crop === undefined ? "" : `, centre crop ${p.crop}`}`;
 }
 
-/** "Inception, −1 to 1 · shorter side to 256, centre crop 224" */
+/** "Inception, −1 to 1 · shorter side to 256, centre crop 224", plus the size fed to a dynamic-size model */
 export function preprocessName(p: PreprocessConfig): string {
-  return `${PRESET_NAMES[p.preset]?.name ?? p.preset} · ${resizeName(p)}`;
+  const size = p.inputSize ? ` · fed at ${p.inputSize[0]} × ${p.inputSize[1]}` : "";
+  return `${PRESET_NAMES[p.preset]?.name ?? p.preset} · ${resizeName(p)}${size}`;
 }
 
 /** A key that is equal for two configs exactly when they preprocess alike. */

@@ -4,6 +4,7 @@
 // other methods) are one more provider, not another branch in a screen.
 import { ALL_METHODS, type LayerReport, type ModelSummary, type QuantConfig, type QuantReport } from "../../shared/types.ts";
 import { methodsName, preprocessKey } from "../../shared/describe.ts";
+import { typicalError, worstOutput } from "./fidelity.ts";
 
 export interface Goal {
   /** top-1 points the user accepts to lose, when the evaluation images have labels */
@@ -16,13 +17,17 @@ export const DEFAULT_GOAL: Goal = { maxDrop: 2, minAgreement: 95 };
 
 export type Verdict =
   | { kind: "unmeasured"; title: string; text: string }
-  | { kind: "ok" | "useless"; metric: "top1" | "agreement"; title: string; text: string; note: string | null };
+  | { kind: "ok" | "useless"; metric: "top1" | "agreement" | "detection"; title: string; text: string; note: string | null }
+  /** measured, but with no accuracy to hold against a goal: the outputs compared with FP32's */
+  | { kind: "compared"; metric: "outputs"; title: string; text: string; note: string | null };
 
 const pct = (v: number) => `${v.toFixed(1)}%`;
 const pts = (v: number) => `${v.toFixed(1)} point${v.toFixed(1) === "1.0" ? "" : "s"}`;
+const n = (v: number) => v.toLocaleString("en-US");
 
 export function verdictOf(r: QuantReport, goal: Goal): Verdict {
-  if (!r.evaluation || !r.agreement || r.evaluation.images === 0) {
+  const compared = !!r.agreement || !!r.detection || !!r.outputs?.length;
+  if (!r.evaluation || r.evaluation.images === 0 || r.evaluation.measured === false || !compared) {
     return {
       kind: "unmeasured",
       title: "Accuracy not measured",
@@ -33,7 +38,7 @@ export function verdictOf(r: QuantReport, goal: Goal): Verdict {
   if (r.fp32?.top1 != null && r.quantized?.top1 != null) {
     const loss = r.fp32.top1 - r.quantized.top1;
     const iv = r.quantized.top1Interval;
-    const note = iv && images < 5000 ? `Measured on ${images.toLocaleString("en-US")} images: the quantized top-1 is known to within about ±${((iv[1] - iv[0]) / 2).toFixed(1)} points.` : null;
+    const note = iv && images < 5000 ? `Measured on ${n(images)} images: the quantized top-1 is known to within about ±${((iv[1] - iv[0]) / 2).toFixed(1)} points.` : null;
     const change = `${pct(r.fp32.top1)} → ${pct(r.quantized.top1)}`;
     if (loss > goal.maxDrop) {
       return {
@@ -47,18 +52,40 @@ export function verdictOf(r: QuantReport, goal: Goal): Verdict {
     const how = loss > 0 ? `loses ${pts(loss)} of top-1 (${change})` : `keeps its top-1 accuracy (${change})`;
     return { kind: "ok", metric: "top1", title: "Within what you accept", text: `This model ${how}; you accept a loss of up to ${pts(goal.maxDrop)}.`, note };
   }
-  const a = r.agreement.agreement;
-  const note = "The evaluation images have no labels, so this is agreement with the FP32 model, not accuracy.";
-  if (a < goal.minAgreement) {
-    return {
-      kind: "useless",
-      metric: "agreement",
-      title: "Useless as it stands",
-      text: `Only ${pct(a)} of this model's predictions equal the FP32 model's (${r.agreement.flipped.toLocaleString("en-US")} of ${images.toLocaleString("en-US")} changed), below the ${pct(goal.minAgreement)} you ask for.`,
-      note,
-    };
+  if (r.agreement) {
+    const a = r.agreement.agreement;
+    const note = "The evaluation images have no labels, so this is agreement with the FP32 model, not accuracy.";
+    if (a < goal.minAgreement) {
+      return {
+        kind: "useless",
+        metric: "agreement",
+        title: "Useless as it stands",
+        text: `Only ${pct(a)} of this model's predictions equal the FP32 model's (${n(r.agreement.flipped)} of ${n(images)} changed), below the ${pct(goal.minAgreement)} you ask for.`,
+        note,
+      };
+    }
+    return { kind: "ok", metric: "agreement", title: "Within what you accept", text: `${pct(a)} of this model's predictions equal the FP32 model's; you ask for at least ${pct(goal.minAgreement)}.`, note };
   }
-  return { kind: "ok", metric: "agreement", title: "Within what you accept", text: `${pct(a)} of this model's predictions equal the FP32 model's; you ask for at least ${pct(goal.minAgreement)}.`, note };
+  const d = r.detection;
+  if (d && d.keptPercent !== null) {
+    const found = `${pct(d.keptPercent)} of the objects the FP32 model detects (${n(d.kept)} of ${n(d.fp32Detections)} on ${n(d.samples)} images)`;
+    const note = `It also makes ${n(d.extra)} detection${d.extra === 1 ? "" : "s"} FP32 does not. This is agreement with the FP32 model, not accuracy against ground truth.`;
+    if (d.keptPercent < goal.minAgreement) {
+      return { kind: "useless", metric: "detection", title: "Useless as it stands", text: `This model finds only ${found}, below the ${pct(goal.minAgreement)} you ask for.`, note };
+    }
+    return { kind: "ok", metric: "detection", title: "Within what you accept", text: `This model finds ${found}; you ask for at least ${pct(goal.minAgreement)}.`, note };
+  }
+  const worst = worstOutput(r.outputs ?? []);
+  const text = worst
+    ? `This model has no class output, so Nibble compared its outputs with the FP32 model's on ${n(images)} samples: ${r.outputs!.length === 1 ? "its output differs" : `its furthest output, ${worst.output}, differs`} from FP32's by about ${typicalError(worst.sqnrDb as number).toFixed(1)}% of the values' size.`
+    : `This model's outputs are identical to the FP32 model's on ${n(images)} samples.`;
+  return {
+    kind: "compared",
+    metric: "outputs",
+    title: "Compared with FP32",
+    text,
+    note: "No accuracy can be measured without a class output: whether this difference matters depends on what your application does with the outputs.",
+  };
 }
 
 /** A finished run, as the next steps see it. */

@@ -3,6 +3,7 @@
 import type { AblationRow, DataPreview, JobEvent, JobRequest, JobResult, LayerHistogram, PreprocessTrial } from "../../shared/engine-api.ts";
 import { preprocessCandidates, preprocessKey } from "../../shared/describe.ts";
 import { RECOMMEND_SAMPLE } from "../../shared/defaults.ts";
+import { classOutputName } from "../../shared/outputs.ts";
 import type { Accuracy, ModelSummary, PreprocessConfig, QuantConfig, QuantReport } from "../../shared/types.ts";
 import { configKey, DEFAULT_GOAL, type Goal } from "./next-steps.ts";
 import { defaultConfig, defaultPreprocess } from "./presets.ts";
@@ -84,6 +85,8 @@ export class AppState {
   /** the settings the FP32 check was made with, so a changed preset shows the result as stale */
   fp32Key = $state<string | null>(null);
   recommendation = $state<Recommendation | null>(null);
+  /** where the input size of a dynamic-size model came from: suggested by the images, or typed by the user */
+  inputSizeFrom = $state<"images" | "user" | null>(null);
   config = $state<QuantConfig>(defaultConfig());
   /** the run the current settings were taken from (by "Keep 8-bit" or a retry on Compare), if any */
   configFrom = $state<string | null>(null);
@@ -141,7 +144,23 @@ export class AppState {
   }
 
   #recommendKeyNow(): string {
-    return JSON.stringify([this.model?.path, this.evalData.dir]);
+    return JSON.stringify([this.model?.path, this.evalData.dir, this.preprocess.inputSize ?? null]);
+  }
+
+  /** The size the images suggest for a model that takes any size (their median, rounded to the model's stride). */
+  get suggestedInputSize(): [number, number] | null {
+    return this.calib.preview?.suggestedInputSize ?? this.evalData.preview?.suggestedInputSize ?? null;
+  }
+
+  async setInputSize(size: [number, number] | null, from: "images" | "user"): Promise<void> {
+    const { inputSize: _, ...rest } = this.preprocess;
+    this.inputSizeFrom = size ? from : null;
+    await this.setPreprocess(size ? { ...rest, inputSize: size } : rest);
+  }
+
+  /** Labelled images and a class output: the preprocessing can be chosen by measured top-1. */
+  get canRecommend(): boolean {
+    return this.evalLabelled && this.evalData.preview?.kind !== "tensors" && !!this.model && classOutputName(this.model.outputs) !== null;
   }
 
   /** The preprocessing trials for this model and evaluation folder, when they have been made. */
@@ -165,6 +184,12 @@ export class AppState {
         this.fp32 = null;
         this.config = { ...this.config, keep: {} };
         this.configFrom = null;
+        // an input size belongs to the model it was chosen for
+        if (this.preprocess.inputSize) {
+          const { inputSize: _, ...rest } = this.preprocess;
+          this.preprocess = rest;
+        }
+        this.inputSizeFrom = null;
       }
       await this.refreshPreviews();
     } catch (e) {
@@ -203,6 +228,12 @@ export class AppState {
       if (f.dir !== dir || preprocessKey(pre) !== preprocessKey(this.preprocess)) return;
       f.preview = preview;
       f.error = null;
+      // A model that takes any size gets the size the images suggest until the user types one; the previews
+      // made without it are made again at that size.
+      if (this.model.dynamicInputSize && !this.preprocess.inputSize && preview.suggestedInputSize) {
+        await this.setInputSize(preview.suggestedInputSize, "images");
+        return;
+      }
       if (f === this.evalData) void this.#autoRecommend();
     } catch (e) {
       if (f.dir === dir) {
@@ -227,12 +258,13 @@ export class AppState {
   }
 
   get canCheckFp32(): boolean {
-    return !!this.model && this.evalReady && !this.busy;
+    return !!this.model && this.evalReady && !this.busy && !(this.model.dynamicInputSize && !this.preprocess.inputSize);
   }
 
   /** Why the Run button is off, in words; null when a run can start. */
   get runBlocker(): string | null {
     if (!this.model) return "Open a model first (Model screen).";
+    if (this.model.dynamicInputSize && !this.preprocess.inputSize) return "This model takes images of any size: choose the input size on the Model screen.";
     if (!this.calibReady) return "Choose a calibration folder with images (Data screen).";
     if (this.evalData.dir && !this.evalReady) {
       return this.evalData.busy ? "The evaluation folder is still being read." : "The evaluation folder cannot be used: choose another one, or clear it, on the Data screen.";
@@ -276,17 +308,17 @@ export class AppState {
    */
   async #autoRecommend(): Promise<void> {
     const key = this.#recommendKeyNow();
-    if (this.busy || !this.evalLabelled || this.currentRecommendation || this.#autoTried.has(key)) return;
+    if (this.busy || !this.canRecommend || this.currentRecommendation || this.#autoTried.has(key)) return;
     this.#autoTried.add(key);
     await this.recommendPreprocess();
   }
 
   /** Tries every preset and resize policy on a labelled sample (the FP32 check that catches a wrong preset). */
   async recommendPreprocess(): Promise<void> {
-    if (!this.model || !this.evalData.dir || !this.evalLabelled) return;
+    if (!this.model || !this.evalData.dir || !this.canRecommend) return;
     const labelled = this.evalData.preview?.labels.labelled ?? 0;
     const sample = Math.min(RECOMMEND_SAMPLE, labelled);
-    const [h, w] = this.model.inputSize ?? [0, 0];
+    const [h, w] = this.preprocess.inputSize ?? this.model.inputSize ?? [0, 0];
     const passes = preprocessCandidates(h, w, this.preprocess).length;
     const req: JobRequest = { kind: "recommend-preprocess", model: this.model.path, evalDir: this.evalData.dir, preprocess: $state.snapshot(this.preprocess), sample };
     await this.#start(req, "Finding the preprocessing", this.#planContext({ passes, sample }));

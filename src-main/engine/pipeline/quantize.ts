@@ -3,6 +3,7 @@
 import { fromBinary } from "@bufbuild/protobuf";
 import { ModelProtoSchema, type ModelProto } from "onnx-buf";
 import type { LayerHistogram } from "../../../shared/engine-api.ts";
+import { classOutputName } from "../../../shared/outputs.ts";
 import type { PreprocessConfig, QuantConfig, QuantReport } from "../../../shared/types.ts";
 import { imageFeeder, tensorFeeder, type FeedBatch, type Feeder } from "../data/feeds.ts";
 import { batches } from "../data/loader.ts";
@@ -321,11 +322,7 @@ export async function evaluateQuantized(
 
 /** The output ranked for top-1: a class vector [N, K] (or [N, K, 1, 1]) of floats; null for any other model. */
 export function classOutputOf(prepared: PreparedModel): string | null {
-  const o = prepared.model.graph!.output[0];
-  const info = tensorInfoOf(o);
-  const [, k, ...rest] = info.shape;
-  const classes = (typeof k === "number" && k > 1) || typeof k === "string";
-  return info.elemType.startsWith("float") && info.shape.length >= 2 && classes && rest.every((d) => d === 1) ? o.name : null;
+  return classOutputName(prepared.model.graph!.output.slice(0, 1).map(tensorInfoOf));
 }
 
 async function* limited(source: AsyncIterable<FeedBatch>, n: number): AsyncGenerator<FeedBatch> {
