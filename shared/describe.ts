@@ -1,7 +1,7 @@
 // Plain names for settings, shared by the engine's progress messages, the reports and the renderer, so a
 // setting reads the same everywhere. The technical term each name stands for is kept beside it (`term`)
 // for tooltips and reports.
-import { ALL_METHODS, type PreprocessConfig, type PresetName } from "./types.ts";
+import { ALL_METHODS, KNOWN_METHODS, type PreprocessConfig, type PresetName } from "./types.ts";
 
 export const PRESET_NAMES: Record<PresetName, { name: string; detail: string }> = {
   imagenet: { name: "ImageNet mean/std", detail: "RGB scaled to 0–1, minus mean 0.485/0.456/0.406, divided by std 0.229/0.224/0.225" },
@@ -65,6 +65,10 @@ export const METHOD_NAMES: Record<string, MethodName> = {
   "bitalloc-w": { name: "Bit allocation, weights", short: "Weight bits", term: "per-channel bit allocation (weights)" },
   "bitalloc-a": { name: "Bit allocation, activations", short: "Activation bits", term: "per-channel bit allocation (activations)" },
   biascorr: { name: "Bias correction", short: "Bias correction", term: "bias correction" },
+  "weight-clip": { name: "Weight clipping", short: "Weight clip", term: "per-channel weight range by MSE search" },
+  equalize: { name: "Equalizing neighbouring layers", short: "Equalize", term: "cross-layer equalization" },
+  "bias-fold": { name: "Output error folded into the bias", short: "Bias fold", term: "empirical bias correction" },
+  reconstruct: { name: "Rounding chosen per layer", short: "Rounding", term: "rounding reconstruction (GPTQ-style)" },
 };
 
 export function methodShort(m: string): string {
@@ -76,8 +80,8 @@ export function methodsName(methods: readonly string[]): string {
   if (methods.length === 0) return "Baseline only";
   if (methods.length === ALL_METHODS.length && ALL_METHODS.every((m) => methods.includes(m))) return "All four methods";
   const order = (m: string) => {
-    const i = ALL_METHODS.indexOf(m as (typeof ALL_METHODS)[number]);
-    return i < 0 ? ALL_METHODS.length : i;
+    const i = KNOWN_METHODS.indexOf(m as (typeof KNOWN_METHODS)[number]);
+    return i < 0 ? KNOWN_METHODS.length : i;
   };
   return [...methods].sort((a, b) => order(a) - order(b)).map(methodShort).join(" + ");
 }

@@ -144,7 +144,7 @@ async function runJob(req: EngineRequest, ctx: JobContext): Promise<EngineOutput
       for (const [k, methods] of combos.entries()) {
         const message = `${k + 1} of ${combos.length}: ${methodsName(methods)}`;
         progress.update(k, 0, message);
-        const { bytes } = quantizeCalibrated(c, { ...req.config, methods }, {});
+        const { bytes } = await quantizeCalibrated(c, { ...req.config, methods }, {});
         const onProgress = (p: Progress) => progress.update(k, p.done, message);
         const r = await evaluateQuantized(c, bytes, evalSet, { preprocess: req.preprocess, layerErrors: false, signal: ctx.signal, onProgress }, fp32);
         fp32 = r.predictions.fp32;

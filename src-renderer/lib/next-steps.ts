@@ -5,6 +5,7 @@
 import { ALL_METHODS, type LayerReport, type ModelSummary, type QuantConfig, type QuantReport } from "../../shared/types.ts";
 import { methodsName, preprocessKey } from "../../shared/describe.ts";
 import { typicalError, worstOutput } from "./fidelity.ts";
+import { methodsPresetOf, withMethodsPreset } from "./presets.ts";
 
 export interface Goal {
   /** top-1 points the user accepts to lose, when the evaluation images have labels */
@@ -190,9 +191,24 @@ const moreBits: StepProvider = ({ run }) => {
   return out;
 };
 
+/** The recipe measured best for these bits, when the run used something else. */
+const bestAccuracy: StepProvider = ({ run }) => {
+  const c = run.report.config;
+  if (methodsPresetOf(c) === "best") return [];
+  return [
+    {
+      id: "methods:best",
+      title: "Best accuracy",
+      detail: "Weight clipping, rounding chosen per layer and bias folding on top of the paper's clipping: usually the largest gain at the same size, and a slower run.",
+      config: withMethodsPreset(c, "best"),
+    },
+  ];
+};
+
+/** The paper's four together, for a run that picked some of them by hand. */
 const allMethods: StepProvider = ({ run }) => {
   const c = run.report.config;
-  if (ALL_METHODS.every((m) => c.methods.includes(m))) return [];
+  if (methodsPresetOf(c) !== "custom" || ALL_METHODS.every((m) => c.methods.includes(m))) return [];
   return [{ id: "methods:all", title: "Turn on all four methods", detail: `This run used ${methodsName(c.methods).toLowerCase()}; together the methods recover the most at 4 bits.`, config: { ...c, methods: [...ALL_METHODS] } }];
 };
 
@@ -216,7 +232,7 @@ const ablationBest: StepProvider = ({ run, ablations }) => {
 };
 
 /** Tried in this order; the first to propose a setting keeps it. */
-export const STEP_PROVIDERS: StepProvider[] = [measuredRuns, ablationBest, sensitiveLayers, depthwiseLayers, moreBits, allMethods];
+export const STEP_PROVIDERS: StepProvider[] = [measuredRuns, ablationBest, bestAccuracy, sensitiveLayers, depthwiseLayers, moreBits, allMethods];
 
 function sameMethods(a: readonly string[], b: readonly string[]): boolean {
   return a.length === b.length && a.every((m) => b.includes(m));

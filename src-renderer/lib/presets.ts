@@ -2,7 +2,8 @@
 // wording stays consistent between the Methods screen, the Run summary and the Compare labels.
 import { defaultQuantConfig } from "../../shared/defaults.ts";
 import { METHOD_NAMES, methodShort, methodsName, PRESET_NAMES } from "../../shared/describe.ts";
-import { ALL_METHODS, type Calibrator, type Method, type ModelSummary, type PresetName, type PreprocessConfig, type QuantConfig } from "../../shared/types.ts";
+import { bestRecipe, withBestRecipe } from "../../shared/recipes.ts";
+import { ALL_METHODS, KNOWN_METHODS, type Calibrator, type Method, type ModelSummary, type PresetName, type PreprocessConfig, type QuantConfig } from "../../shared/types.ts";
 
 export interface BitPreset {
   id: string;
@@ -43,9 +44,38 @@ const WHY: Record<Method, string> = {
   "bitalloc-w": "Gives wide weight channels more bits and narrow ones fewer, same average: less error for the same size.",
   "bitalloc-a": "The same trade for activation channels, from the calibration statistics.",
   biascorr: "Quantized weights shift each channel's mean; this puts it back, for free.",
+  "weight-clip": "Chooses each weight channel's range by the error it gives instead of its extremes: a few large weights no longer waste the levels.",
+  equalize: "Rescales neighbouring layers so their channels span similar ranges (same results in float); helps depthwise networks most.",
+  "bias-fold": "Measures each channel's average output error on the calibration images and takes it out of the bias.",
+  reconstruct: "Picks each weight's rounding up or down so the layer's output stays closest to FP32's; slower, often the largest gain.",
 };
 
-export const METHODS: MethodInfo[] = ALL_METHODS.map((id) => ({ id, label: METHOD_NAMES[id].name, short: METHOD_NAMES[id].short, term: METHOD_NAMES[id].term, why: WHY[id] }));
+const info = (id: Method): MethodInfo => ({ id, label: METHOD_NAMES[id].name, short: METHOD_NAMES[id].short, term: METHOD_NAMES[id].term, why: WHY[id] });
+
+/** Every switch, the paper's four first. */
+export const METHODS: MethodInfo[] = KNOWN_METHODS.map(info);
+export const PAPER_METHODS: MethodInfo[] = ALL_METHODS.map(info);
+
+export type MethodsPreset = "best" | "paper" | "custom";
+
+export const METHOD_PRESETS: { id: Exclude<MethodsPreset, "custom">; label: string; why: string }[] = [
+  { id: "best", label: "Best accuracy", why: "The recipe Nibble measured best for these bits: the paper's clipping where activations are low-bit, weight clipping, rounding reconstruction and bias folding. Slower than the paper's methods." },
+  { id: "paper", label: "The paper's methods", why: "Exactly the four methods of Banner, Nahshan and Soudry (NeurIPS 2019): clipping of outliers, bit allocation for weights and activations, bias correction." },
+];
+
+const sameSet = (a: readonly string[], b: readonly string[]) => a.length === b.length && a.every((m) => b.includes(m));
+
+/** Which preset the settings are: the best recipe for their bits, the paper's four, or the user's own. */
+export function methodsPresetOf(c: QuantConfig): MethodsPreset {
+  const best = bestRecipe(c.wBits, c.aBits);
+  if (sameSet(c.methods, best.methods) && c.baseline === best.baseline) return "best";
+  if (sameSet(c.methods, ALL_METHODS)) return "paper";
+  return "custom";
+}
+
+export function withMethodsPreset(c: QuantConfig, preset: Exclude<MethodsPreset, "custom">): QuantConfig {
+  return preset === "best" ? withBestRecipe(c) : { ...c, methods: [...ALL_METHODS], baseline: "minmax" };
+}
 
 export { methodShort };
 
@@ -77,6 +107,7 @@ export function defaultPreprocess(): PreprocessConfig {
   return { preset: "imagenet" };
 }
 
+/** The app starts from the best recipe; the engine's own default (and `--methods all`) stays the paper's four. */
 export function defaultConfig(): QuantConfig {
-  return defaultQuantConfig();
+  return withBestRecipe(defaultQuantConfig());
 }

@@ -6,7 +6,7 @@
 // evaluation of two models more than writing the file, and the time left can count the passes that have
 // not started yet at the pace the finished ones went.
 import type { JobRequest } from "../../shared/engine-api.ts";
-import type { Progress } from "../../shared/types.ts";
+import type { Progress, QuantConfig } from "../../shared/types.ts";
 
 export type Stage = Progress["stage"];
 
@@ -18,17 +18,22 @@ export type Stage = Progress["stage"];
 const COST: Record<Stage, number> = {
   decode: 0.3,
   statistics: 1,
+  equalize: 0.05,
   quantize: 0.05,
+  reconstruct: 3,
   export: 2,
   evaluate: 1,
   "layer-error": 1.7,
   fp32: 0.5,
   ablation: 0.8,
   preprocess: 0.5,
+  sensitivity: 1,
 };
 
 /** The per-layer pass runs on at most this many evaluation images (LAYER_ERROR_IMAGES in the engine). */
 export const LAYER_ERROR_IMAGES = 256;
+/** The reconstruct stage's default number of calibration images (reconstructOptions in the engine). */
+const RECONSTRUCT_IMAGES = 256;
 
 export interface StageRow {
   stage: Stage;
@@ -46,6 +51,8 @@ export interface StageRow {
 }
 
 export interface PlanContext {
+  /** the run's settings: which optional stages (equalize, reconstruct, the mixed-precision search) it has */
+  config?: Pick<QuantConfig, "methods" | "maxDrop" | "reconstruct">;
   /** images the statistics pass will read (after the calibration limit) */
   calibImages: number;
   evalImages: number;
@@ -62,6 +69,8 @@ interface Planned {
   stage: Stage;
   label: string;
   units: number;
+  /** planned cost when it is not units × the stage's cost per unit */
+  weight?: number;
 }
 
 const n = (x: number) => x.toLocaleString("en-US");
@@ -83,13 +92,25 @@ export function planStages(req: JobRequest, ctx: PlanContext): Planned[] {
       return [stats, { stage: "ablation", label: `Measuring ${passes} method combinations at ${ctx.bits} on ${images(ctx.evalImages)}`, units: passes * ctx.evalImages }];
     }
     case "quantize": {
+      const methods = ctx.config?.methods ?? [];
       const rows: Planned[] = [
+        ...(methods.includes("equalize") ? [{ stage: "equalize" as const, label: `Equalizing neighbouring layers on ${images(ctx.calibImages)}`, units: ctx.calibImages }] : []),
         stats,
         { stage: "quantize", label: `Quantizing ${n(ctx.layers)} layers to ${ctx.bits}`, units: ctx.layers },
-        { stage: "export", label: `Writing the ${ctx.bits} model`, units: 1 },
       ];
+      if (methods.includes("reconstruct") || methods.includes("bias-fold")) {
+        // each layer is solved on the reconstruction images passed through the network up to it: on average half a pass each
+        const recon = Math.min(ctx.calibImages, ctx.config?.reconstruct?.images ?? RECONSTRUCT_IMAGES);
+        rows.push({ stage: "reconstruct", label: `Choosing the rounding of ${n(ctx.layers)} layers on ${images(recon)}`, units: ctx.layers, weight: 0.5 * ctx.layers * recon });
+      }
+      rows.push({ stage: "export", label: `Writing the ${ctx.bits} model`, units: 1 });
       if (req.evalDir === null) return rows;
       const sample = Math.min(ctx.evalImages, LAYER_ERROR_IMAGES);
+      if (ctx.config?.maxDrop != null) {
+        // a bisection over how many layers to hold at 8 bits (mixed-precision.ts plans log2(layers + 1) + 3 candidates)
+        const candidates = Math.ceil(Math.log2(ctx.layers + 1)) + 3;
+        rows.push({ stage: "sensitivity", label: `Finding the smallest model within ${ctx.config.maxDrop} points: up to ${candidates} candidates on ${images(ctx.evalImages)}`, units: candidates, weight: candidates * ctx.evalImages * COST.evaluate });
+      }
       return [
         ...rows,
         { stage: "evaluate", label: `Measuring FP32 and ${ctx.bits} on ${images(ctx.evalImages)}`, units: ctx.evalImages },
@@ -102,13 +123,16 @@ export function planStages(req: JobRequest, ctx: PlanContext): Planned[] {
 const STAGE_FALLBACK: Record<Stage, string> = {
   decode: "Reading images",
   statistics: "Collecting statistics",
+  equalize: "Equalizing layers",
   quantize: "Quantizing layers",
+  reconstruct: "Choosing roundings",
   export: "Writing the model",
   evaluate: "Measuring FP32 and the quantized model",
   "layer-error": "Comparing every layer with FP32",
   fp32: "Measuring the FP32 model",
   ablation: "Measuring method combinations",
   preprocess: "Trying preprocessing settings",
+  sensitivity: "Layer sensitivity and mixed precision",
 };
 
 export function initialRows(planned: Planned[]): StageRow[] {
@@ -117,7 +141,7 @@ export function initialRows(planned: Planned[]): StageRow[] {
     label: p.label,
     done: 0,
     total: p.units,
-    weight: Math.max(p.units, 1) * COST[p.stage],
+    weight: p.weight ?? Math.max(p.units, 1) * COST[p.stage],
     etaSeconds: null,
     message: null,
     state: "pending",

@@ -2,6 +2,7 @@
 // differs between the runs on screen (layers held at 8 bits, granularity, prior, preprocessing, ...), so two
 // W4A4 runs never both read "W4A4 · All four methods".
 import { methodsName, preprocessName } from "../../shared/describe.ts";
+import { methodsPresetOf } from "./presets.ts";
 import type { LayerInfo, PreprocessConfig, QuantConfig } from "../../shared/types.ts";
 
 export interface RunSettings {
@@ -34,13 +35,15 @@ interface Facet {
 
 function facets(r: RunSettings, layers: readonly LayerInfo[]): Facet[] {
   const c = r.config;
+  const best = methodsPresetOf(c) === "best";
   const out: Facet[] = [
     { key: "bits", text: `W${c.wBits}A${c.aBits}` },
-    { key: "methods", text: methodsName(c.methods) },
+    { key: "methods", text: best ? "Best accuracy" : methodsName(c.methods) },
+    { key: "maxDrop", text: c.maxDrop === undefined || c.maxDrop === null ? "" : `smallest within ${c.maxDrop} pts` },
     { key: "keep", text: overridesName(c.keep, layers) },
     { key: "firstLast", text: c.keepFirstLast8 ? "" : "first/last not held" },
     { key: "activations", text: c.activations === "per-tensor" ? "per-tensor activations" : "" },
-    { key: "baseline", text: c.methods.includes("aciq") ? "" : `${c.baseline === "minmax" ? "min/max" : c.baseline === "mse" ? "MSE" : "percentile"} clipping` },
+    { key: "baseline", text: best || c.methods.includes("aciq") ? "" : `${c.baseline === "minmax" ? "min/max" : c.baseline === "mse" ? "MSE" : "percentile"} clipping` },
     { key: "prior", text: c.methods.includes("aciq") && c.prior === "gaussian" ? "Gaussian prior" : "" },
     { key: "constants", text: c.aciqConstants === "exact" ? "exact constants" : "" },
     { key: "budget", text: c.bitAllocMode === "strict" ? "strict budget" : "" },

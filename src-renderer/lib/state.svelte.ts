@@ -4,6 +4,7 @@ import type { AblationRow, DataPreview, JobEvent, JobRequest, JobResult, LayerHi
 import { preprocessCandidates, preprocessKey } from "../../shared/describe.ts";
 import { RECOMMEND_SAMPLE } from "../../shared/defaults.ts";
 import { classOutputName } from "../../shared/outputs.ts";
+import { ALL_METHODS } from "../../shared/types.ts";
 import type { Accuracy, ModelSummary, PreprocessConfig, QuantConfig, QuantReport } from "../../shared/types.ts";
 import { configKey, DEFAULT_GOAL, type Goal } from "./next-steps.ts";
 import { defaultConfig, defaultPreprocess } from "./presets.ts";
@@ -270,6 +271,7 @@ export class AppState {
       return this.evalData.busy ? "The evaluation folder is still being read." : "The evaluation folder cannot be used: choose another one, or clear it, on the Data screen.";
     }
     if (this.runMode === "ablation" && !this.evalReady) return "An ablation needs an evaluation folder (Data screen).";
+    if (this.runMode === "single" && this.config.maxDrop != null && !this.evalReady) return "Finding the smallest model that meets your target measures it on evaluation images: choose an evaluation folder (Data screen), or turn the search off (Methods screen).";
     return null;
   }
 
@@ -285,6 +287,7 @@ export class AppState {
 
   #planContext(extra: { passes?: number; sample?: number } = {}) {
     return {
+      config: $state.snapshot(this.config),
       calibImages: this.calibImages,
       evalImages: this.evalData.preview?.images ?? 0,
       layers: this.model?.layers.length ?? 0,
@@ -330,7 +333,8 @@ export class AppState {
     const limit = this.calibLimit ? { calibLimit: this.calibLimit } : {};
     const common = { model: this.model.path, calibDir: this.calib.dir, preprocess: $state.snapshot(this.preprocess), config, ...limit };
     if (this.runMode === "ablation" && this.evalData.dir) {
-      const passes = 2 ** config.methods.length;
+      // the ablation combines the paper's four methods only (methodCombinations in the engine)
+      const passes = 2 ** config.methods.filter((m) => (ALL_METHODS as readonly string[]).includes(m)).length;
       await this.#start({ kind: "ablation", ...common, evalDir: this.evalData.dir }, `Ablation at W${config.wBits}A${config.aBits}`, this.#planContext({ passes }));
     } else {
       await this.#start({ kind: "quantize", ...common, evalDir: this.evalReady ? this.evalData.dir : null }, this.settingsName, this.#planContext());

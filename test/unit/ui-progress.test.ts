@@ -41,6 +41,20 @@ test("stages are named for the run: its bits, its images, the per-layer pass as 
   assert.match(planStages({ kind: "recommend-preprocess", model: "/m", evalDir: "/e", preprocess: { preset: "imagenet" } }, { ...ctx, passes: 10, sample: 200 })[0].label, /Trying 10 preprocessing settings on 200 labelled images/);
 });
 
+test("the best recipe's stages and the mixed-precision search are planned, so the bar does not stall when they start", () => {
+  const config = { methods: ["equalize", "weight-clip", "reconstruct", "bias-fold"] as const, maxDrop: 2 };
+  const rows = planStages(quantize("/e"), { ...ctx, config: { methods: [...config.methods], maxDrop: 2 } });
+  assert.deepEqual(
+    rows.map((p) => p.stage),
+    ["equalize", "statistics", "quantize", "reconstruct", "export", "sensitivity", "evaluate", "layer-error"],
+  );
+  assert.equal(rows.find((p) => p.stage === "reconstruct")!.label, "Choosing the rounding of 28 layers on 100 images");
+  assert.match(rows.find((p) => p.stage === "sensitivity")!.label, /^Finding the smallest model within 2 points: up to 8 candidates on 150 images$/);
+  // weighed as the work it is: the search evaluates every candidate, the reconstruction passes images per layer
+  const weights = Object.fromEntries(initialRows(rows).map((r) => [r.stage, r.weight]));
+  assert.ok(weights.sensitivity > 5 * weights.evaluate && weights.reconstruct > weights.statistics, JSON.stringify(weights));
+});
+
 /** The event stream of a real W8A8 run with evaluation (as the engine sends it), one event per second. */
 function events(): Progress[] {
   const p = (stage: Progress["stage"], done: number, total: number, etaSeconds: number | null = null): Progress => ({ stage, done, total, etaSeconds });

@@ -7,6 +7,7 @@ import { allocateBits } from "../quant/bitalloc.ts";
 import { gridParams } from "../quant/grid.ts";
 import { channelStats } from "../quant/stats.ts";
 import { quantizeWeights } from "../quant/weights.ts";
+import { weightClipIntervals } from "../quant/weight-clip.ts";
 import { mseSearchInterval, percentileInterval } from "../quant/histogram.ts";
 import { channelView } from "./histogram.ts";
 import { channelCount, type TensorStatistics } from "./statistics.ts";
@@ -123,6 +124,7 @@ export function planWeights(layer: PlanLayer, w: WeightSource, bits: number, con
   const q = quantizeWeights(cm.data, cm.channels, perChannel, {
     biasCorrection: has(config, "biascorr"),
     varianceCorrection: has(config, "biascorr") && config.varianceCorrection,
+    intervals: has(config, "weight-clip") ? weightClipIntervals(cm.data, cm.channels, perChannel, "mse") : undefined,
   });
   let shift: number | null = null;
   if (has(config, "biascorr")) {
@@ -254,6 +256,7 @@ export function planLayer(layer: PlanLayer, weight: WeightSource, stats: TensorS
   const applied: Method[] = [];
   const weightPlan = planWeights(layer, weight, wBits, config, allocW);
   if (allocW) applied.push("bitalloc-w");
+  if (has(config, "weight-clip")) applied.push("weight-clip");
   if (has(config, "biascorr")) applied.push("biascorr");
   let activation: ActivationPlan | null = null;
   if (stats) {

@@ -13,6 +13,8 @@ export interface WeightQuantOptions {
    * "paper-eq13": the paper's literal w ← ξ·(w_q + μ), μ = E[W] − E[W_q], whose mean is ξ·E[W].
    */
   formula?: "reference" | "paper-eq13";
+  /** per-channel grid intervals chosen elsewhere (weight clipping); default each channel's [min, max] */
+  intervals?: { lo: ArrayLike<number>; range: ArrayLike<number> };
 }
 
 export interface QuantizedWeights {
@@ -62,7 +64,8 @@ export function quantizeWeights(
   for (let c = 0; c < outChannels; c++) {
     const bits = bitsPerChannel[c];
     if (!Number.isInteger(bits) || bits < 0 || bits > 8) throw new RangeError(`channel ${c}: bit-width must be an integer in 0–8, got ${bits}`);
-    const grid = gridParams(original.min[c], original.max[c] - original.min[c], bits);
+    const iv = options.intervals;
+    const grid = iv ? gridParams(iv.lo[c], iv.range[c], bits) : gridParams(original.min[c], original.max[c] - original.min[c], bits);
     const start = c * inner;
     let codeSum = 0;
     for (let i = start; i < start + inner; i++) {
