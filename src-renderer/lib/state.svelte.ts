@@ -4,8 +4,7 @@ import type { AblationRow, DataPreview, JobEvent, JobRequest, JobResult, LayerHi
 import { preprocessCandidates, preprocessKey } from "../../shared/describe.ts";
 import { RECOMMEND_SAMPLE } from "../../shared/defaults.ts";
 import { classOutputName } from "../../shared/outputs.ts";
-import { ALL_METHODS } from "../../shared/types.ts";
-import type { Accuracy, ModelSummary, PreprocessConfig, QuantConfig, QuantReport } from "../../shared/types.ts";
+import { ALL_METHODS, type Accuracy, type ModelSummary, type PreprocessConfig, type QuantConfig, type QuantReport } from "../../shared/types.ts";
 import { configKey, DEFAULT_GOAL, type Goal } from "./next-steps.ts";
 import { defaultConfig, defaultPreprocess } from "./presets.ts";
 import { applyProgress, finishRows, initialRows, overall, planStages, type StageRow } from "./progress.ts";
@@ -73,6 +72,11 @@ function emptyFolder(): FolderState {
 }
 
 const clone = <T>(v: T): T => JSON.parse(JSON.stringify(v)) as T;
+
+function withoutInputSize(p: PreprocessConfig): PreprocessConfig {
+  const { inputSize: _, ...rest } = p;
+  return rest;
+}
 
 export class AppState {
   screen = $state<ScreenId>("model");
@@ -154,8 +158,8 @@ export class AppState {
   }
 
   async setInputSize(size: [number, number] | null, from: "images" | "user"): Promise<void> {
-    const { inputSize: _, ...rest } = this.preprocess;
     this.inputSizeFrom = size ? from : null;
+    const rest = withoutInputSize(this.preprocess);
     await this.setPreprocess(size ? { ...rest, inputSize: size } : rest);
   }
 
@@ -186,10 +190,7 @@ export class AppState {
         this.config = { ...this.config, keep: {} };
         this.configFrom = null;
         // an input size belongs to the model it was chosen for
-        if (this.preprocess.inputSize) {
-          const { inputSize: _, ...rest } = this.preprocess;
-          this.preprocess = rest;
-        }
+        if (this.preprocess.inputSize) this.preprocess = withoutInputSize(this.preprocess);
         this.inputSizeFrom = null;
       }
       await this.refreshPreviews();
@@ -271,6 +272,9 @@ export class AppState {
       return this.evalData.busy ? "The evaluation folder is still being read." : "The evaluation folder cannot be used: choose another one, or clear it, on the Data screen.";
     }
     if (this.runMode === "ablation" && !this.evalReady) return "An ablation needs an evaluation folder (Data screen).";
+    if (this.runMode === "ablation" && classOutputName(this.model.outputs) === null) {
+      return "The ablation ranks combinations by top-1 or by agreement with FP32, and this model has no class output: compare single runs instead.";
+    }
     if (this.runMode === "single" && this.config.maxDrop != null && !this.evalReady) return "Finding the smallest model that meets your target measures it on evaluation images: choose an evaluation folder (Data screen), or turn the search off (Methods screen).";
     return null;
   }
