@@ -56,6 +56,11 @@ export function shape(dims: (number | string)[]): string {
   return dims.length === 0 ? "scalar" : dims.map((d) => (typeof d === "number" && d < 0 ? "?" : String(d))).join(" × ");
 }
 
+/** "4.20× smaller", or "1.67× larger" for a model that grew (a tiny one: the quantization parameters outweigh the weights). */
+export function sizeChange(fp32Bytes: number, bytes: number): string {
+  return bytes <= fp32Bytes ? `${ratio(fp32Bytes / bytes)} smaller` : `${ratio(bytes / fp32Bytes)} larger`;
+}
+
 export function ratio(r: number): string {
   return Number.isFinite(r) && r > 0 ? `${r.toFixed(r >= 10 ? 1 : 2)}×` : "–";
 }
