@@ -4,7 +4,9 @@
 // the folders, let Nibble find the preprocessing, check FP32, run, read the verdict and its next steps on the
 // Compare screen, retry from a run, export, and check the exported file's accuracy independently. Also: bad
 // inputs (a text file and a damaged file as models, an empty folder, a folder with one image), cancelling, the
-// ablation. Every screen is captured at 1440 x 960, at 1024 x 700 and in the dark theme, in test-results/screens/.
+// ablation. Then a small model the test builds, which takes any image size and has no class output: the input size
+// suggested from the images, and each output compared with FP32 in place of top-1. Every screen is captured at
+// 1440 x 960, at 1024 x 700 and in the dark theme, in test-results/screens/.
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
 import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
