@@ -1,5 +1,5 @@
 // `--methods best`: the recipe Nibble recommends for the chosen bits, measured on the fixtures
-// (docs/BENCHMARKS.md, "Issue 9 ablation"). Plain data, shared by the CLI, the engine and the app.
+// (docs/BENCHMARKS.md, "Issue 9", and its ablation). Plain data, shared by the CLI, the engine and the app.
 import type { Method, QuantConfig } from "./types.ts";
 
 export interface Recipe {
