@@ -18,3 +18,6 @@ export function defaultQuantConfig(overrides: Partial<QuantConfig> = {}): QuantC
     ...overrides,
   };
 }
+
+/** Labelled images each preprocessing setting is tried on: enough to tell a wrong preset (tens of points) from a right one. */
+export const RECOMMEND_SAMPLE = 200;

@@ -167,7 +167,8 @@ export interface ModelSummary {
 }
 
 export interface Progress {
-  stage: "decode" | "statistics" | "equalize" | "quantize" | "reconstruct" | "export" | "evaluate" | "fp32" | "ablation" | "sensitivity";
+  /** layer-error: the pass that compares every layer's output with FP32; preprocess: trying preprocessing settings */
+  stage: "decode" | "statistics" | "equalize" | "quantize" | "reconstruct" | "export" | "evaluate" | "layer-error" | "fp32" | "ablation" | "sensitivity" | "preprocess";
   done: number;
   total: number;
   /** seconds, null when unknown */

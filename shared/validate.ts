@@ -134,11 +134,15 @@ export function jobId(v: unknown, field = "jobId"): string {
 
 export function jobRequest(v: unknown): JobRequest {
   const o = obj(v, "request");
-  const kind = oneOf(o.kind, "request.kind", ["evaluate-fp32", "quantize", "ablation"] as const);
+  const kind = oneOf(o.kind, "request.kind", ["evaluate-fp32", "recommend-preprocess", "quantize", "ablation"] as const);
   const model = absPath(o.model, "request.model");
   const pre = preprocess(o.preprocess, "request.preprocess");
   const labels = o.evalLabels === undefined ? {} : { evalLabels: absPath(o.evalLabels, "request.evalLabels") };
   if (kind === "evaluate-fp32") return { kind, model, evalDir: absPath(o.evalDir, "request.evalDir"), preprocess: pre, ...labels };
+  if (kind === "recommend-preprocess") {
+    const sample = o.sample === undefined ? {} : { sample: int(o.sample, "request.sample", 1, 100_000) };
+    return { kind, model, evalDir: absPath(o.evalDir, "request.evalDir"), preprocess: pre, ...labels, ...sample };
+  }
   const calibDir = absPath(o.calibDir, "request.calibDir");
   const config = quantConfig(o.config, "request.config");
   const calibLimit = o.calibLimit === undefined ? undefined : int(o.calibLimit, "request.calibLimit", 1, 10_000_000);
@@ -200,7 +204,7 @@ export function pathsOf<M extends ApiMethod>(method: M, arg: ApiArg<M>): { read:
       const a = arg as JobRequest;
       const read = [a.model];
       if (a.evalLabels) read.push(a.evalLabels);
-      if (a.kind === "evaluate-fp32") read.push(a.evalDir);
+      if (a.kind === "evaluate-fp32" || a.kind === "recommend-preprocess") read.push(a.evalDir);
       else {
         read.push(a.calibDir);
         if (a.evalDir) read.push(a.evalDir);

@@ -3,6 +3,7 @@
 import { fromBinary } from "@bufbuild/protobuf";
 import { ModelProtoSchema, type ModelProto } from "onnx-buf";
 import type { LayerHistogram } from "../../../shared/engine-api.ts";
+import { classOutputName } from "../../../shared/outputs.ts";
 import type { MixedPrecisionReport, PreprocessConfig, QuantConfig, QuantReport } from "../../../shared/types.ts";
 import { imageFeeder, tensorFeeder, type FeedBatch, type Feeder } from "../data/feeds.ts";
 import { batches } from "../data/loader.ts";
@@ -384,18 +385,14 @@ export async function evaluateQuantized(
     batches: () => limited(feeder.batches(batchSize, req.signal, sample), LAYER_ERROR_IMAGES),
     taps,
     signal: req.signal,
-    onProgress: req.onProgress && ((p) => req.onProgress!({ ...p, message: "per-layer error" })),
+    onProgress: req.onProgress && ((p) => req.onProgress!({ ...p, stage: "layer-error" })),
   });
   return { ...result, sqnr: errors.sqnr };
 }
 
 /** The output ranked for top-1: a class vector [N, K] (or [N, K, 1, 1]) of floats; null for any other model. */
 export function classOutputOf(prepared: PreparedModel): string | null {
-  const o = prepared.model.graph!.output[0];
-  const info = tensorInfoOf(o);
-  const [, k, ...rest] = info.shape;
-  const classes = (typeof k === "number" && k > 1) || typeof k === "string";
-  return info.elemType.startsWith("float") && info.shape.length >= 2 && classes && rest.every((d) => d === 1) ? o.name : null;
+  return classOutputName(prepared.model.graph!.output.slice(0, 1).map(tensorInfoOf));
 }
 
 async function* limited(source: AsyncIterable<FeedBatch>, n: number): AsyncGenerator<FeedBatch> {
