@@ -13,13 +13,14 @@ import { prepareModel, requireImageInput, type PreparedModel } from "../onnx/pre
 import { tensorToFloat32 } from "../onnx/tensor.ts";
 import { collectStatistics } from "./calibrate.ts";
 import { evaluate, type EvaluationResult, type Predictions } from "./evaluate.ts";
-import { exportQuantizedModel, type ExportResult } from "./export-qdq.ts";
 import { channelView } from "./histogram.ts";
 import { exactPlacement, planLayer, type LayerPlan, type PlanLayer } from "./plan.ts";
 import { throwIfAborted, type ProgressListener } from "./progress.ts";
 import { buildReport, NIBBLE_VERSION } from "./report.ts";
 import type { InputGeometry } from "./runtime.ts";
 import type { TensorStatistics } from "./statistics.ts";
+import { EXACT } from "../targets/exact.ts";
+import type { ExportResult } from "../targets/target.ts";
 
 export const BATCH_SIZE = 64;
 
@@ -132,12 +133,14 @@ export function quantizeCalibrated(
   metadata: Record<string, string>,
   onProgress?: ProgressListener,
 ): { plans: LayerPlan[]; exported: ExportResult; bytes: Uint8Array } {
-  const plans = planLayers(c.prepared).map((layer) => planLayer(layer, c.weights.get(layer.weightName)!, c.statistics.get(layer.output), config));
+  const plans = planLayers(c.prepared).map((layer) => planLayer(layer, c.weights.get(layer.weightName)!, c.statistics.get(layer.output), config, EXACT));
   onProgress?.({ stage: "quantize", done: plans.length, total: plans.length, etaSeconds: 0 });
   onProgress?.({ stage: "export", done: 0, total: 1, etaSeconds: null });
-  const exported = exportQuantizedModel({
+  const exported = EXACT.emit({
     model: c.prepared.model,
     plans,
+    tensors: new Map(),
+    placement: null,
     weightShapes: new Map([...c.weights].map(([k, v]) => [k, v.shape])),
     activationRanks: new Map([...c.statistics].map(([k, v]) => [k, v.sampleShape.length + 1])),
     metadata,
