@@ -2,7 +2,7 @@
 // codes behind DequantizeLinear, each layer's output through per-channel QuantizeLinear/DequantizeLinear, so
 // onnxruntime computes exactly the grid the plan chose: a faithful simulation, any bits, every method.
 import { clone, create } from "@bufbuild/protobuf";
-import { AttributeProtoSchema, AttributeProto_AttributeType, ModelProtoSchema, NodeProtoSchema, StringStringEntryProtoSchema,type NodeProto, type TensorProto } from "onnx-buf";
+import { AttributeProtoSchema, AttributeProto_AttributeType, ModelProtoSchema, NodeProtoSchema, StringStringEntryProtoSchema, type NodeProto, type TensorProto } from "onnx-buf";
 import { nameGenerator } from "../onnx/graph.ts";
 import { float32Tensor, int64Tensor, packedIntTensor } from "../onnx/tensor.ts";
 import type { ActivationPlan, LayerPlan, WeightPlan } from "../pipeline/plan.ts";
