@@ -18,7 +18,7 @@ import { encodeModel, loadModel } from "../src-main/engine/onnx/model-io.ts";
 import { prepareModel, requireImageInput } from "../src-main/engine/onnx/prepare.ts";
 import { evaluate, type EvalBatch, type Predictions } from "../src-main/engine/pipeline/evaluate.ts";
 import { calibrate, evaluateQuantized, imageBatches, quantizeCalibrated } from "../src-main/engine/pipeline/quantize.ts";
-import { openSession, runBatch, type InputGeometry } from "../src-main/engine/pipeline/runtime.ts";
+import { imageFeeds, openSession, runBatch, type InputGeometry } from "../src-main/engine/pipeline/runtime.ts";
 import { ALL_METHODS, type Method, type QuantConfig } from "../shared/types.ts";
 import { BASE_CONFIG, PREPROCESS, REPO_ROOT, fileBytes, fixed, fixturesDir, median, mib, modelPath, quantizeRun, signed, table, type QuantizeRunResult } from "./bench/common.ts";
 import { PUBLISHED_FP32, REFERENCE_B_STATIC } from "./bench/reference.ts";
@@ -141,7 +141,7 @@ async function accuracyFor(model: string): Promise<ModelAccuracy> {
   if (!args["stream-eval"]) {
     t = performance.now();
     cached = [];
-    for await (const b of imageBatches(evalSet, c.geometry, PREPROCESS)) cached.push({ data: b.data, count: b.count, labels: b.labels });
+    for await (const b of imageBatches(evalSet, c.geometry!, PREPROCESS)) cached.push({ feeds: imageFeeds(c.geometry!, b.data, b.count), count: b.count, labels: b.labels });
     log(`${model}: decoded ${evalSet.files.length} evaluation images in ${((performance.now() - t) / 1000).toFixed(1)} s`);
   }
   const fp32Bytes = encodeModel(c.prepared.model);
@@ -152,7 +152,6 @@ async function accuracyFor(model: string): Promise<ModelAccuracy> {
           fp32: fp32Bytes,
           quantized: bytes,
           fp32Predictions,
-          geometry: c.geometry,
           output: c.prepared.output,
           images: evalSet.files.length,
           batches: async function* () {

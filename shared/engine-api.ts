@@ -12,14 +12,31 @@ export interface DataPreviewImage {
 
 export interface DataPreview {
   dir: string;
+  /** a folder of images, or of NumPy arrays (.npy/.npz: no pictures, samples counts them) */
+  kind?: "images" | "tensors";
   images: number;
+  /** samples the folder holds (arrays: a file may hold a batch) */
+  sampleCount?: number;
+  /** the model's input takes any height and width: the user chooses inputSize */
+  dynamicInputSize?: boolean;
+  /** [height, width] to offer for such a model: the images' median size rounded to the model's stride */
+  suggestedInputSize?: [number, number] | null;
+  /** what the model's input size must be a multiple of (its total downsampling) */
+  inputStride?: number;
   classes: string[];
   skipped: { file: string; reason: string }[];
   samples: DataPreviewImage[];
 }
 
+/** How detector outputs are compared: score threshold (default 0.7), NMS overlap (0.45), match overlap (0.5). */
+export interface DetectionOptions {
+  scoreThreshold?: number;
+  nmsIou?: number;
+  matchIou?: number;
+}
+
 export type JobRequest =
-  | { kind: "evaluate-fp32"; model: string; evalDir: string; preprocess: PreprocessConfig }
+  | { kind: "evaluate-fp32"; model: string; evalDir: string; preprocess: PreprocessConfig; evalLabels?: string }
   | {
       kind: "quantize";
       model: string;
@@ -30,6 +47,9 @@ export type JobRequest =
       /** a seeded random subset of the calibration folder */
       calibLimit?: number;
       calibSeed?: number;
+      /** a labels file for the evaluation folder, instead of its own labels.txt */
+      evalLabels?: string;
+      detection?: DetectionOptions;
     }
   | {
       kind: "ablation";
@@ -39,6 +59,7 @@ export type JobRequest =
       preprocess: PreprocessConfig;
       config: QuantConfig;
       calibLimit?: number;
+      evalLabels?: string;
     };
 
 export interface AblationRow {

@@ -19,6 +19,10 @@ export interface PreprocessConfig {
   /** Shorter side scaled to this, then centre crop; both absent = resize straight to the model input. */
   resize?: number;
   crop?: number;
+  /** [height, width] fed to a model whose input size is dynamic (ModelSummary.dynamicInputSize); the export keeps it dynamic. */
+  inputSize?: [number, number];
+  /** Channel 3 of a 4-channel model: the image's alpha (default; 255 when opaque) times scale, or this constant value. */
+  fourthChannel?: "alpha" | number;
 }
 
 export type Method = "aciq" | "bitalloc-w" | "bitalloc-a" | "biascorr";
@@ -98,6 +102,10 @@ export interface ModelSummary {
   layout: Layout | null;
   /** expected input height/width when known */
   inputSize: [number, number] | null;
+  /** the image input takes any height or width: the user chooses PreprocessConfig.inputSize (DataPreview suggests one) */
+  dynamicInputSize?: boolean;
+  /** the model's total downsampling: a chosen input size should be a multiple of it */
+  inputStride?: number;
   layers: LayerInfo[];
   foldedBatchNorms: number;
   /** plain-language problems: unsupported operators, several inputs, ... */
@@ -208,18 +216,66 @@ export interface TargetReport {
   latency: LatencyReport | null;
 }
 
+/** One model output of the quantized model against FP32's on the evaluation data. */
+export interface OutputFidelity {
+  output: string;
+  shape: (number | string)[];
+  samples: number;
+  /** 10·log10(Σx² / Σ(x − x̂)²) over all elements; null when FP32's output is all zero or the two are identical */
+  sqnrDb: number | null;
+  identical: boolean;
+  /** cosine similarity of the two outputs per sample: the mean and the worst sample */
+  cosine: number | null;
+  worstCosine: number | null;
+  maxAbsError: number;
+  /** FP32's largest magnitude, the scale maxAbsError reads against */
+  referenceMaxAbs: number;
+}
+
+/**
+ * Detector outputs (scores [N, anchors, classes] and boxes [N, anchors, 4]): the detections FP32 finds at the
+ * score threshold after per-class non-maximum suppression, and how many of them the quantized model finds too
+ * (same class, overlap at least matchIou).
+ */
+export interface DetectionFidelity {
+  scores: string;
+  boxes: string;
+  /** boxes are read as corners (x1, y1, x2, y2) */
+  boxFormat: "corners";
+  scoreThreshold: number;
+  nmsIou: number;
+  matchIou: number;
+  /** classes in the scores output; background is the class not counted (column 0 when there are two or more) */
+  classes: number;
+  backgroundClass: number | null;
+  samples: number;
+  fp32Detections: number;
+  quantizedDetections: number;
+  /** FP32 detections the quantized model also finds */
+  kept: number;
+  /** kept / fp32Detections, percent; null when FP32 finds nothing */
+  keptPercent: number | null;
+  /** quantized detections with no FP32 counterpart */
+  extra: number;
+}
+
 export interface QuantReport {
   tool: { name: "nibble"; version: string };
   createdAt: string;
   model: { path: string; sha256: string };
   calibration: { dir: string; images: number; skipped: { file: string; reason: string }[]; sha256: string };
-  evaluation: { dir: string; images: number; skipped: { file: string; reason: string }[]; sha256: string } | null;
+  /** measured: false when the evaluation folder left nothing to evaluate on (see warnings): "not measured", not "0 images" */
+  evaluation: { dir: string; images: number; skipped: { file: string; reason: string }[]; sha256: string; measured?: boolean } | null;
   preprocess: PreprocessConfig;
   config: QuantConfig;
   output: { path: string; sha256: string } | null;
   fp32: Accuracy | null;
   quantized: Accuracy | null;
   agreement: Agreement | null;
+  /** every model output against FP32 on the evaluation data; absent or null when not measured */
+  outputs?: OutputFidelity[] | null;
+  /** detection fidelity when the outputs look like a detector's */
+  detection?: DetectionFidelity | null;
   size: SizeReport;
   layers: LayerReport[];
   timings: Record<string, number>;

@@ -78,6 +78,11 @@ export function preprocess(v: unknown, field = "preprocess"): PreprocessConfig {
   if (o.channelOrder !== undefined) out.channelOrder = oneOf(o.channelOrder, `${field}.channelOrder`, ["RGB", "BGR"] as const);
   if (o.resize !== undefined) out.resize = int(o.resize, `${field}.resize`, 1, 8192);
   if (o.crop !== undefined) out.crop = int(o.crop, `${field}.crop`, 1, 8192);
+  if (o.inputSize !== undefined) {
+    if (!Array.isArray(o.inputSize) || o.inputSize.length !== 2) fail(`${field}.inputSize`, "expected [height, width]");
+    out.inputSize = [int(o.inputSize[0], `${field}.inputSize[0]`, 1, 16384), int(o.inputSize[1], `${field}.inputSize[1]`, 1, 16384)];
+  }
+  if (o.fourthChannel !== undefined) out.fourthChannel = o.fourthChannel === "alpha" ? "alpha" : num(o.fourthChannel, `${field}.fourthChannel`, -1e6, 1e6);
   return out;
 }
 
@@ -121,17 +126,24 @@ export function jobRequest(v: unknown): JobRequest {
   const kind = oneOf(o.kind, "request.kind", ["evaluate-fp32", "quantize", "ablation"] as const);
   const model = absPath(o.model, "request.model");
   const pre = preprocess(o.preprocess, "request.preprocess");
-  if (kind === "evaluate-fp32") return { kind, model, evalDir: absPath(o.evalDir, "request.evalDir"), preprocess: pre };
+  const labels = o.evalLabels === undefined ? {} : { evalLabels: absPath(o.evalLabels, "request.evalLabels") };
+  if (kind === "evaluate-fp32") return { kind, model, evalDir: absPath(o.evalDir, "request.evalDir"), preprocess: pre, ...labels };
   const calibDir = absPath(o.calibDir, "request.calibDir");
   const config = quantConfig(o.config, "request.config");
   const calibLimit = o.calibLimit === undefined ? undefined : int(o.calibLimit, "request.calibLimit", 1, 10_000_000);
   const limit = calibLimit === undefined ? {} : { calibLimit };
   if (kind === "ablation") {
-    return { kind, model, calibDir, evalDir: absPath(o.evalDir, "request.evalDir"), preprocess: pre, config, ...limit };
+    return { kind, model, calibDir, evalDir: absPath(o.evalDir, "request.evalDir"), preprocess: pre, config, ...limit, ...labels };
   }
   const evalDir = o.evalDir === null || o.evalDir === undefined ? null : absPath(o.evalDir, "request.evalDir");
   const seed = o.calibSeed === undefined ? {} : { calibSeed: int(o.calibSeed, "request.calibSeed", 0, 2 ** 31 - 1) };
-  return { kind, model, calibDir, evalDir, preprocess: pre, config, ...limit, ...seed };
+  let detection = {};
+  if (o.detection !== undefined) {
+    const d = obj(o.detection, "request.detection");
+    const fraction = (k: string) => (d[k] === undefined ? {} : { [k]: num(d[k], `request.detection.${k}`, 0, 1) });
+    detection = { detection: { ...fraction("scoreThreshold"), ...fraction("nmsIou"), ...fraction("matchIou") } };
+  }
+  return { kind, model, calibDir, evalDir, preprocess: pre, config, ...limit, ...seed, ...labels, ...detection };
 }
 
 /** The single argument of each API method, checked. */
@@ -176,6 +188,7 @@ export function pathsOf<M extends ApiMethod>(method: M, arg: ApiArg<M>): { read:
     case "startJob": {
       const a = arg as JobRequest;
       const read = [a.model];
+      if (a.evalLabels) read.push(a.evalLabels);
       if (a.kind === "evaluate-fp32") read.push(a.evalDir);
       else {
         read.push(a.calibDir);

@@ -10,7 +10,7 @@ import { encodeModel } from "../../src-main/engine/onnx/model-io.ts";
 import { int64Tensor } from "../../src-main/engine/onnx/tensor.ts";
 import { calibrate, imageBatches } from "../../src-main/engine/pipeline/quantize.ts";
 import { openSession, runBatch } from "../../src-main/engine/pipeline/runtime.ts";
-import { upgradeOpset } from "../../src-main/engine/pipeline/upgrade-opset.ts";
+import { upgradeOpset } from "../../src-main/engine/onnx/opset/index.ts";
 import { fixturesDir } from "./common.ts";
 
 const FIXTURES = fixturesDir();
@@ -19,7 +19,7 @@ const dir = `${FIXTURES}/cifar10-test`;
 const images = Number(process.argv[2] ?? 640);
 const c = await calibrate({ model, calib: { dir, limit: 64 }, preprocess: { preset: "imagenet" }, config: defaultQuantConfig(), histograms: false });
 const batches = [];
-for await (const b of imageBatches(await scanImages(dir, { limit: images, seed: 0 }), c.geometry, { preset: "imagenet" })) batches.push(b);
+for await (const b of imageBatches(await scanImages(dir, { limit: images, seed: 0 }), c.geometry!, { preset: "imagenet" })) batches.push(b);
 const taps = c.prepared.layers.filter((l) => l.info.op === "Conv").map((l) => l.output);
 
 /** The prepared model with, per conv output, the reductions named in `parts`. */
@@ -58,7 +58,7 @@ for (const [name, parts] of variants) {
   const seconds: number[] = [];
   for (let rep = 0; rep < 3; rep++) {
     const before = process.cpuUsage();
-    for (const b of batches) await runBatch(session, c.geometry, b.data, b.count, v.outputs);
+    for (const b of batches) await runBatch(session, c.geometry!, b.data, b.count, v.outputs);
     const used = process.cpuUsage(before);
     seconds.push((used.user + used.system) / 1e6);
   }

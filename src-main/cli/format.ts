@@ -36,8 +36,36 @@ export function formatReport(r: QuantReport): string {
     ["file size", bytes(r.size.fp32Bytes), bytes(r.size.quantBytes)],
   ];
   if (r.agreement) rows.push(["agreement with FP32 %", "", `${r.agreement.agreement.toFixed(2)} (${r.agreement.flipped} flipped)`]);
-  if (r.evaluation) out.push(`Evaluation: ${r.evaluation.images} images from ${r.evaluation.dir}`);
-  out.push(table(["", "FP32", "quantized"], rows, [false, true, true]));
+  if (r.evaluation && r.evaluation.measured !== false) out.push(`Evaluation: ${r.evaluation.images} samples from ${r.evaluation.dir}`);
+  else out.push(`Evaluation: not measured (${r.evaluation ? "no sample left that calibration did not use" : "no evaluation folder given"})`);
+  const ranked = r.fp32?.top1 !== null && r.fp32?.top1 !== undefined;
+  out.push(table(["", "FP32", "quantized"], ranked ? rows : rows.filter((row) => row[0] === "file size"), [false, true, true]));
+  if (r.outputs?.length) {
+    out.push("", "Outputs against FP32 (higher SQNR and cosine are closer; error in the output's own units):");
+    out.push(
+      table(
+        ["output", "shape", "SQNR dB", "cosine (worst)", "max |error|", "FP32 max |x|"],
+        r.outputs.map((o) => [
+          o.output,
+          `[${o.shape.join(", ")}]`,
+          o.identical ? "identical" : pct(o.sqnrDb, 1),
+          o.cosine === null ? "-" : `${o.cosine.toFixed(4)} (${o.worstCosine!.toFixed(4)})`,
+          o.maxAbsError.toPrecision(3),
+          o.referenceMaxAbs.toPrecision(3),
+        ]),
+        [false, false, true, true, true, true],
+      ),
+    );
+  }
+  const d = r.detection;
+  if (d) {
+    out.push(
+      `Detections (${d.scores} + ${d.boxes}, score > ${d.scoreThreshold}, NMS ${d.nmsIou}, match IoU ${d.matchIou}): ` +
+        (d.keptPercent === null
+          ? `FP32 finds none on the ${d.samples} evaluation samples, so nothing to keep.`
+          : `the quantized model keeps ${d.kept} of FP32's ${d.fp32Detections} (${d.keptPercent.toFixed(1)}%), with ${d.extra} extra.`),
+    );
+  }
   out.push(`Compression: ${r.size.ratio.toFixed(2)}x on disk; weights need ${bytes(r.size.theoreticalBytes)} at their allocated bits.`);
   out.push("");
   out.push(

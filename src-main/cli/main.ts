@@ -8,14 +8,14 @@ import type { Progress } from "../../shared/types.ts";
 import { formatSummary } from "../engine/onnx/inspect.ts";
 import { createEngineService, type EngineService } from "../service/index.ts";
 import { accuracyCell, formatReport } from "./format.ts";
-import { parsePreprocess, parseQuantConfig, UsageError } from "./options.ts";
+import { parseDetection, parsePreprocess, parseQuantConfig, UsageError } from "./options.ts";
 
 export const HELP = `nibble: post-training 4-bit quantization of convolutional networks (ONNX), on your own machine.
 
 Usage:
   nibble inspect MODEL
   nibble quantize MODEL --calib DIR --out FILE [options]
-  nibble evaluate MODEL --data DIR [--preset NAME] [--resize N] [--crop N] [--json]
+  nibble evaluate MODEL --data DIR [--labels FILE] [--preset NAME] [--resize N] [--crop N] [--input-size HxW] [--json]
   nibble --help
 
 quantize options:
@@ -23,7 +23,15 @@ quantize options:
   --calib-limit N      use a seeded random subset of N calibration images (default: all)
   --seed N             seed of that subset (default 0)
   --out FILE           where to write the quantized ONNX model (written atomically)
-  --eval DIR           labelled images (one sub-folder per class, or labels.txt) to measure accuracy on
+  --eval DIR           images (or arrays) to measure the quantized model on; labelled (one sub-folder per
+                       class, or labels.txt) for accuracy. The same folder as --calib is allowed: calibration
+                       then takes a seeded subset (--calib-limit, default half, at most 512) and evaluation
+                       runs only on the rest
+  --labels FILE        labels of the evaluation folder from FILE ("relative/path label" lines) instead of
+                       its own labels.txt; for evaluate, of --data
+  --score-threshold S  detectors: score above which a box counts as a detection (default 0.7)
+  --nms-iou V          detectors: overlap above which NMS drops the weaker box (default 0.45)
+  --match-iou V        detectors: overlap at which a quantized box finds an FP32 one (default 0.5)
   --w-bits N           weight bits, 2 to 8 (default 4)
   --a-bits N           activation bits, 2 to 8 (default 4)
   --methods LIST       comma list of aciq, bitalloc-w, bitalloc-a, biascorr; "all" (default) or
@@ -44,11 +52,25 @@ quantize options:
   --report FILE        also write a JSON report (configuration, input hashes, accuracy, per layer)
   --json               print the JSON report on stdout instead of the summary
 
+non-image data (quantize and evaluate): a folder of NumPy arrays instead of images, for any model,
+models with several inputs included. Each .npy file is one sample or a batch of the model's only input;
+each .npz file (numpy.savez) holds one array per input, named after it, plus optionally "label" (one
+class index per sample). Shapes: one sample without the batch axis, or a batch with it.
+
+Models that are not classifiers (or runs without labels): every output is compared with FP32's on the
+evaluation data (SQNR, cosine similarity, largest error); outputs shaped like a detector's (scores
+[N, A, C] and boxes [N, A, 4], corners) also report the share of FP32's detections the quantized
+model keeps.
+
 preprocessing (quantize and evaluate):
   --preset NAME        imagenet (default), inception, caffe, raw255, raw01 or custom
   --mean a,b,c --std a,b,c --scale S --bgr    custom preprocessing (with --preset custom)
   --resize N           scale the shorter side to N, then
   --crop N             take the centre N x N; without them images are resized to the model input
+  --input-size HxW     the size to feed a model whose height and width are dynamic (e.g. 640x640; a
+                       multiple of the model's stride, usually 32); the exported model stays dynamic
+  --fourth-channel V   4-channel models: "alpha" (default; 255 when opaque, times the scale) or a
+                       constant value fed in channel 4
 
 Progress goes to stderr. Exit status: 0 on success, 1 on a failure (the message names the file),
 2 on a usage error, 130 when cancelled with Ctrl-C. Nothing is left half-written.`;
@@ -81,6 +103,12 @@ const OPTIONS = {
   bgr: { type: "boolean" },
   resize: { type: "string" },
   crop: { type: "string" },
+  "input-size": { type: "string" },
+  "fourth-channel": { type: "string" },
+  labels: { type: "string" },
+  "score-threshold": { type: "string" },
+  "nms-iou": { type: "string" },
+  "match-iou": { type: "string" },
   help: { type: "boolean", short: "h" },
 } as const;
 
@@ -155,10 +183,12 @@ export async function main(argv: string[]): Promise<number> {
     }
     const preprocess = parsePreprocess(values);
     if (command === "evaluate") {
-      const { result } = await runJob(service, { kind: "evaluate-fp32", model: modelPath, evalDir: path.resolve(required("--data", values.data)), preprocess });
+      const labels = values.labels ? { evalLabels: path.resolve(values.labels) } : {};
+      const { result } = await runJob(service, { kind: "evaluate-fp32", model: modelPath, evalDir: path.resolve(required("--data", values.data)), preprocess, ...labels });
       if (result.kind !== "evaluate-fp32") throw new Error("unexpected engine answer");
       const a = result.accuracy;
       if (values.json) process.stdout.write(`${JSON.stringify(a, null, 2)}\n`);
+      else if (a.top1 === null) process.stdout.write(`${modelPath}\n${a.images} samples; accuracy not measured (${a.labelled === 0 ? "no labels" : "the model has no class output"})\n`);
       else process.stdout.write(`${modelPath}\n${a.images} images, ${a.labelled} labelled\ntop-1 %: ${accuracyCell(a)}\ntop-5 %: ${a.top5 === null ? "-" : a.top5.toFixed(2)}\n`);
       return 0;
     }
@@ -166,6 +196,8 @@ export async function main(argv: string[]): Promise<number> {
     await checkOutput(out, modelPath);
     if (values.report) await checkOutput(values.report, modelPath);
     const config = parseQuantConfig(values);
+    if (values.labels && !values.eval) throw new UsageError("--labels labels the evaluation folder: give --eval DIR too.");
+    const detection = parseDetection(values);
     const limit = values["calib-limit"] === undefined ? undefined : Number(values["calib-limit"]);
     if (limit !== undefined && !(Number.isInteger(limit) && limit > 0)) throw new UsageError(`--calib-limit must be a positive whole number.`);
     const { jobId, result } = await runJob(service, {
@@ -177,6 +209,8 @@ export async function main(argv: string[]): Promise<number> {
       config,
       calibLimit: limit,
       calibSeed: values.seed === undefined ? undefined : Number(values.seed),
+      ...(values.labels ? { evalLabels: path.resolve(values.labels) } : {}),
+      ...(detection ? { detection } : {}),
     });
     if (result.kind !== "quantize") throw new Error("unexpected engine answer");
     await service.exportModel({ jobId, path: out });

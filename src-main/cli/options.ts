@@ -52,6 +52,8 @@ function parsePositive(flag: string, value: string | undefined): number | undefi
 
 export interface PreprocessFlags {
   preset?: string;
+  "input-size"?: string;
+  "fourth-channel"?: string;
   resize?: string;
   crop?: string;
   mean?: string;
@@ -66,6 +68,12 @@ export function parsePreprocess(f: PreprocessFlags): PreprocessConfig {
   const custom = f.mean !== undefined || f.std !== undefined || f.scale !== undefined || f.bgr;
   if (custom && preset !== "custom") throw new UsageError("--mean, --std, --scale and --bgr go with --preset custom.");
   const cfg: PreprocessConfig = { preset, resize: parsePositive("--resize", f.resize), crop: parsePositive("--crop", f.crop) };
+  if (f["input-size"] !== undefined) cfg.inputSize = parseInputSize(f["input-size"]);
+  if (f["fourth-channel"] !== undefined) {
+    const v = f["fourth-channel"];
+    if (v !== "alpha" && !Number.isFinite(Number(v))) throw new UsageError(`--fourth-channel must be "alpha" or a number (the constant value fed), got "${v}".`);
+    cfg.fourthChannel = v === "alpha" ? "alpha" : Number(v);
+  }
   if (preset === "custom") {
     cfg.mean = f.mean ? parseTriple("--mean", f.mean) : [0, 0, 0];
     cfg.std = f.std ? parseTriple("--std", f.std) : [1, 1, 1];
@@ -73,6 +81,34 @@ export function parsePreprocess(f: PreprocessFlags): PreprocessConfig {
     cfg.channelOrder = f.bgr ? "BGR" : "RGB";
   }
   return cfg;
+}
+
+/** "HxW" (also "H,W" or "HXW"), height first as everywhere in ONNX. */
+export function parseInputSize(value: string): [number, number] {
+  const m = /^\s*(\d+)\s*[xX,*]\s*(\d+)\s*$/.exec(value);
+  const dims = m ? [Number(m[1]), Number(m[2])] : [];
+  if (dims.length !== 2 || dims.some((d) => !Number.isInteger(d) || d < 1 || d > 16384)) {
+    throw new UsageError(`--input-size takes HEIGHTxWIDTH in pixels, e.g. 640x640, got "${value}".`);
+  }
+  return dims as [number, number];
+}
+
+export interface DetectionFlags {
+  "score-threshold"?: string;
+  "nms-iou"?: string;
+  "match-iou"?: string;
+}
+
+export function parseDetection(f: DetectionFlags): { scoreThreshold?: number; nmsIou?: number; matchIou?: number } | undefined {
+  const out: Record<string, number> = {};
+  for (const [flag, key] of [["score-threshold", "scoreThreshold"], ["nms-iou", "nmsIou"], ["match-iou", "matchIou"]] as const) {
+    const v = f[flag];
+    if (v === undefined) continue;
+    const n = Number(v);
+    if (!(n >= 0 && n <= 1)) throw new UsageError(`--${flag} must be a number from 0 to 1, got "${v}".`);
+    out[key] = n;
+  }
+  return Object.keys(out).length ? out : undefined;
 }
 
 export interface QuantFlags {

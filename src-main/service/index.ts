@@ -7,6 +7,7 @@ import { realpath } from "node:fs/promises";
 import path from "node:path";
 import { Worker } from "node:worker_threads";
 import type { JobEvent, JobRequest, JobResult, NibbleApi } from "../../shared/engine-api.ts";
+import { releaseLibvipsSlot, reserveLibvipsSlot } from "../engine/data/libvips-gate.ts";
 import { ModelError } from "../engine/onnx/errors.ts";
 import { claimForTermination, createNativeCallCounter } from "../engine/native-calls.ts";
 import { atomicWrite } from "../engine/onnx/model-io.ts";
@@ -16,8 +17,9 @@ import type { EngineOutput, EngineRequest } from "./jobs.ts";
 import type { EngineWorkerData, ToWorker } from "./worker.ts";
 
 /** How long a cancelled job may take to stop by itself before it is reported cancelled and its thread is
- * terminated (as soon as that thread is outside onnxruntime). */
-const CANCEL_GRACE_MS = 750;
+ * terminated (as soon as that thread is outside onnxruntime). Users are promised an answer within 1 s: the
+ * rest is for the message to reach the screen. */
+export const CANCEL_GRACE_MS = 750;
 
 type FromWorker =
   | { type: "progress"; progress: import("../../shared/types.ts").Progress }
@@ -49,14 +51,16 @@ export interface ServiceOptions {
 
 function runInWorker(request: EngineRequest, options: ServiceOptions, onEvent: (msg: FromWorker) => void, register?: (job: RunningJob) => void): Promise<EngineOutput> {
   const nativeCalls = createNativeCallCounter();
+  const libvips = reserveLibvipsSlot();
   const worker = new Worker(workerScript(), {
-    workerData: { nativeCalls } satisfies EngineWorkerData,
+    workerData: { nativeCalls, libvips } satisfies EngineWorkerData,
     ...(options.workerMemoryMb ? { resourceLimits: { maxOldGenerationSizeMb: options.workerMemoryMb } } : {}),
   });
   let exited = false;
   const gone = new Promise<void>((resolve) =>
     worker.once("exit", () => {
       exited = true;
+      releaseLibvipsSlot(libvips);
       resolve();
     }),
   );

@@ -2,14 +2,15 @@
 import type { AblationRow, DataPreview, JobRequest, JobResult } from "../../shared/engine-api.ts";
 import { ALL_METHODS, type Method, type ModelSummary, type Progress } from "../../shared/types.ts";
 import { DataError } from "../engine/data/errors.ts";
-import { previewImages } from "../engine/data/preview.ts";
+import { previewImages, suggestInputSize } from "../engine/data/preview.ts";
 import { scanImages } from "../engine/data/scan.ts";
+import { planTensorSet } from "../engine/data/tensors.ts";
 import { inspectModel } from "../engine/onnx/inspect.ts";
-import { prepareModel, requireImageInput } from "../engine/onnx/prepare.ts";
+import { inputStride, prepareModel, requireImageInput, requireRunnable } from "../engine/onnx/prepare.ts";
 import { checkQuantConfig } from "../engine/pipeline/config-check.ts";
-import { evaluate } from "../engine/pipeline/evaluate.ts";
-import { calibrate, evaluateQuantized, imageBatches, quantize, quantizeCalibrated } from "../engine/pipeline/quantize.ts";
-import { encodeModel, loadModel } from "../engine/onnx/model-io.ts";
+import { heldOutSplit } from "../engine/pipeline/data-notes.ts";
+import { calibrate, evaluateModel, evaluateQuantized, quantize, quantizeCalibrated, scanSource, withHeldOut } from "../engine/pipeline/quantize.ts";
+import { loadModel } from "../engine/onnx/model-io.ts";
 
 export type EngineRequest =
   | JobRequest
@@ -46,28 +47,25 @@ export async function runEngineJob(req: EngineRequest, ctx: JobContext): Promise
       return { result: { kind: "inspect", summary: await inspectModel(req.model) } };
     case "preview": {
       const prepared = prepareModel(await loadModel(req.model));
-      const set = await scanImages(req.dir);
-      const samples = await previewImages(set, req.count, { ...requireImageInput(prepared), preprocess: req.preprocess });
+      const set = await scanImages(req.dir, { arrays: true });
+      const stride = inputStride(prepared);
+      const about = { dir: set.root, kind: set.kind, images: set.files.length, classes: set.classes, skipped: set.skipped, dynamicInputSize: prepared.input.dynamicSize, inputStride: stride };
+      if (set.kind === "tensors") {
+        requireRunnable(prepared);
+        const plan = await planTensorSet(set, prepared.inputs);
+        return { result: { kind: "preview", preview: { ...about, sampleCount: plan.samples, suggestedInputSize: null, samples: [] } } };
+      }
+      const suggested = prepared.input.dynamicSize ? await suggestInputSize(set, stride) : null;
+      const inputSize = req.preprocess.inputSize ?? suggested ?? undefined;
+      const samples = await previewImages(set, req.count, { ...requireImageInput(prepared, inputSize), preprocess: req.preprocess });
       if (samples.length === 0) {
         const why = set.skipped.slice(0, 3).map((s) => `${s.file}: ${s.reason}`).join("; ");
         throw new DataError(`None of the images in ${set.root} could be read (${why}). Choose a folder of JPEG, PNG, WebP, BMP, TIFF or GIF images.`);
       }
-      return { result: { kind: "preview", preview: { dir: set.root, images: set.files.length, classes: set.classes, skipped: set.skipped, samples } } };
+      return { result: { kind: "preview", preview: { ...about, sampleCount: set.files.length, suggestedInputSize: suggested, samples } } };
     }
     case "evaluate-fp32": {
-      const prepared = prepareModel(await loadModel(req.model));
-      const set = await scanImages(req.evalDir);
-      const geometry = requireImageInput(prepared);
-      const r = await evaluate({
-        fp32: encodeModel(prepared.model),
-        quantized: null,
-        geometry,
-        output: prepared.output,
-        images: set.files.length,
-        batches: () => imageBatches(set, geometry, req.preprocess, ctx.signal),
-        signal: ctx.signal,
-        onProgress: ctx.onProgress,
-      });
+      const r = await evaluateModel({ model: req.model, data: { dir: req.evalDir, labels: req.evalLabels }, preprocess: req.preprocess, signal: ctx.signal, onProgress: ctx.onProgress });
       return { result: { kind: "evaluate-fp32", accuracy: r.fp32 } };
     }
     case "quantize": {
@@ -75,9 +73,10 @@ export async function runEngineJob(req: EngineRequest, ctx: JobContext): Promise
       const out = await quantize({
         model: req.model,
         calib: { dir: req.calibDir, limit: req.calibLimit, seed: req.calibSeed },
-        eval: req.evalDir ? { dir: req.evalDir } : null,
+        eval: req.evalDir ? { dir: req.evalDir, labels: req.evalLabels } : null,
         preprocess: req.preprocess,
         config: req.config,
+        detection: req.detection,
         signal: ctx.signal,
         onProgress: ctx.onProgress,
       });
@@ -85,15 +84,15 @@ export async function runEngineJob(req: EngineRequest, ctx: JobContext): Promise
     }
     case "ablation": {
       checkQuantConfig(req.config);
-      const c = await calibrate({
-        model: req.model,
-        calib: { dir: req.calibDir, limit: req.calibLimit },
-        preprocess: req.preprocess,
-        config: req.config,
-        signal: ctx.signal,
-        onProgress: ctx.onProgress,
-      });
-      const evalSet = await scanImages(req.evalDir);
+      const evalSource = { dir: req.evalDir, labels: req.evalLabels };
+      const c = await calibrate(
+        await withHeldOut(
+          { model: req.model, calib: { dir: req.calibDir, limit: req.calibLimit }, preprocess: req.preprocess, config: req.config, signal: ctx.signal, onProgress: ctx.onProgress },
+          evalSource,
+        ),
+      );
+      const evalSet = (await heldOutSplit(c.calibSet, await scanSource(evalSource, "evaluation"))).set;
+      if (evalSet.files.length === 0) throw new DataError(`The evaluation folder ${evalSet.root} has no files left that calibration did not use, so the ablation cannot measure anything. Choose a separate evaluation folder, or limit the calibration images.`);
       const combos = methodCombinations(req.config.methods);
       const rows: AblationRow[] = [];
       let fp32 = undefined;

@@ -1,5 +1,6 @@
 // Worker-thread entry: runs one engine job per message so the calling thread (window, host, CLI) never stalls.
 import { parentPort, workerData } from "node:worker_threads";
+import { joinLibvipsGate, type LibvipsSlot } from "../engine/data/libvips-gate.ts";
 import { countNativeCallsIn, type NativeCallCounter } from "../engine/native-calls.ts";
 import { runEngineJob, type EngineRequest } from "./jobs.ts";
 import { describeError } from "./errors.ts";
@@ -7,10 +8,13 @@ import { describeError } from "./errors.ts";
 export interface EngineWorkerData {
   /** lets the service terminate this thread only outside onnxruntime (see engine/native-calls.ts) */
   nativeCalls: NativeCallCounter;
+  /** this thread's place in the process's libvips gate (see engine/data/libvips-gate.ts) */
+  libvips: LibvipsSlot | null;
 }
 
 const data = workerData as EngineWorkerData | null;
 if (data?.nativeCalls) countNativeCallsIn(data.nativeCalls);
+joinLibvipsGate(data?.libvips ?? null);
 
 export type ToWorker = { type: "start"; request: EngineRequest } | { type: "cancel" };
 

@@ -10,7 +10,7 @@ import { scanImages } from "../../src-main/engine/data/scan.ts";
 import { loadModel } from "../../src-main/engine/onnx/model-io.ts";
 import { prepareModel, requireImageInput } from "../../src-main/engine/onnx/prepare.ts";
 import { evaluate } from "../../src-main/engine/pipeline/evaluate.ts";
-import { imageBatches } from "../../src-main/engine/pipeline/quantize.ts";
+import { imageFeeder } from "../../src-main/engine/data/feeds.ts";
 import type { QuantReport } from "../../shared/types.ts";
 
 const root = path.resolve(import.meta.dirname, "../..");
@@ -66,8 +66,8 @@ describe("nibble quantize on the bundled demo", () => {
     const geometry = requireImageInput(prepared);
     const set = await scanImages(path.join(demo, "eval"));
     const r = await evaluate({
-      fp32: file, quantized: null, geometry, output: prepared.output, images: set.files.length,
-      batches: () => imageBatches(set, geometry, { preset: "imagenet" }),
+      fp32: file, quantized: null, output: prepared.output, images: set.files.length,
+      batches: () => imageFeeder(set, geometry, { preset: "imagenet" }).batches(64),
     });
     assert.equal(r.fp32.top1, report.quantized!.top1);
     assert.equal(r.fp32.top5, report.quantized!.top5);

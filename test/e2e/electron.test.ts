@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { test } from "node:test";
-import { _electron as electron } from "playwright-core";
+import { _electron as electron } from "playwright";
 import { electronBinary } from "../../src-main/electron/binary.ts";
 import { REPO, screenshot } from "./web-helpers.ts";
 

@@ -12,6 +12,8 @@ import { defaultQuantConfig } from "../../shared/defaults.ts";
 import type { JobEvent, JobRequest } from "../../shared/engine-api.ts";
 import { HTTP, type ApiMethod } from "../../shared/ipc.ts";
 import type { Progress } from "../../shared/types.ts";
+import { CANCEL_GRACE_MS } from "../../src-main/service/index.ts";
+import { startProbe, type Probe } from "../helpers/deadline.ts";
 import { readEventFrames } from "../helpers/http.ts";
 
 export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
@@ -63,6 +65,10 @@ export interface CancelOutcome {
   final: JobEvent;
   /** from the cancel request to the job's final event */
   ms: number;
+  /** the final event came before a CANCEL_GRACE_MS timer started just after the cancel had run out (test/helpers/deadline.ts) */
+  beforeDeadline: boolean;
+  /** how late that timer ran in this thread: the machine's share of `ms` */
+  timerLateMs: number;
   stages: Progress["stage"][];
 }
 
@@ -73,6 +79,7 @@ export function runAndCancel(t: Transport, request: JobRequest, at: (p: Progress
     const early: JobEvent[] = [];
     let trigger: Progress | null = null;
     let cancelledAt = 0;
+    let probe: Probe | null = null;
     const stages: Progress["stage"][] = [];
     const handle = (e: JobEvent) => {
       if (e.jobId !== jobId) return;
@@ -82,11 +89,15 @@ export function runAndCancel(t: Transport, request: JobRequest, at: (p: Progress
           trigger = e.progress;
           cancelledAt = performance.now();
           t.cancelJob(e.jobId).catch(reject);
+          // after cancelJob: the service starts its deadline timer synchronously inside it
+          probe = startProbe(CANCEL_GRACE_MS);
         }
         return;
       }
       stop();
-      resolve({ trigger, final: e, ms: trigger ? performance.now() - cancelledAt : NaN, stages });
+      const ms = trigger ? performance.now() - cancelledAt : NaN;
+      resolve({ trigger, final: e, ms, beforeDeadline: probe !== null && !probe.fired(), timerLateMs: probe?.lateMs() ?? 0, stages });
+      probe?.stop();
     };
     const stop = t.onEvent((e) => (jobId === null ? early.push(e) : handle(e)));
     t.startJob(request).then((id) => {

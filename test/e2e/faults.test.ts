@@ -9,6 +9,7 @@ import assert from "node:assert/strict";
 import { execFileSync, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { once } from "node:events";
 import { createRequire, syncBuiltinESMExports } from "node:module";
 import os from "node:os";
 import path from "node:path";
@@ -21,7 +22,7 @@ import { claimForTermination } from "../../src-main/engine/native-calls.ts";
 import { loadModel } from "../../src-main/engine/onnx/model-io.ts";
 import { createRootPolicy } from "../../src-main/host/roots.ts";
 import { startHost, type RunningHost } from "../../src-main/host/server.ts";
-import { createEngineService, type EngineService } from "../../src-main/service/index.ts";
+import { CANCEL_GRACE_MS, createEngineService, type EngineService } from "../../src-main/service/index.ts";
 import type { EngineWorkerData } from "../../src-main/service/worker.ts";
 import {
   DEMO,
@@ -34,6 +35,7 @@ import {
   runAndCancel,
   runToEnd,
   startHostProcess,
+  type CancelOutcome,
   type HostProcess,
   type Transport,
 } from "./fault-helpers.ts";
@@ -75,6 +77,16 @@ async function killEngineThread(thread: WorkerThread): Promise<void> {
   const counter = (engineThreadData.get(thread) as EngineWorkerData).nativeCalls;
   while (!claimForTermination(counter)) await new Promise((r) => setTimeout(r, 2));
   await thread.terminate();
+}
+
+/** Resolves when `thread` has exited; fails after `ms` (a bound for a stuck thread, not a measurement). */
+async function exited(thread: WorkerThread, ms: number): Promise<void> {
+  if (exitedThreads.has(thread)) return;
+  let timer: NodeJS.Timeout | undefined;
+  const stuck = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`the cancelled job's thread is still running ${ms / 1000} s later`)), ms);
+  });
+  await Promise.race([once(thread, "exit"), stuck]).finally(() => clearTimeout(timer));
 }
 
 const work = await mkdtemp(path.join(os.tmpdir(), "nibble-faults-"));
@@ -148,15 +160,33 @@ const POINTS: Record<string, CancelPoint> = {
   fp32: { name: "the FP32 evaluation", request: { kind: "evaluate-fp32", model: DEMO.model, evalDir: DEMO.eval, preprocess: { preset: "imagenet" } }, at: (p) => p.stage === "fp32" && mid(p) },
 };
 
-/** Cancels at `point`, checks the job ended as cancelled within a second leaving nothing, then runs and exports the next job. */
-async function cancelAndContinue(t: Transport, point: CancelPoint): Promise<void> {
+/** What users are promised: a cancel is answered within 1 s. */
+const CANCEL_PROMISE_MS = 1000;
+
+/**
+ * The cancel was answered in time. In this process (the service API) the answer must come no later than the
+ * service's own deadline, checked by the order of timers, not by the clock (test/helpers/deadline.ts). Through
+ * the host, another process, by the clock: within the promise, plus however late this thread's timers ran.
+ */
+function assertAnsweredInTime(r: CancelOutcome, where: "service" | "host", what = "the job"): void {
+  const took = `${what} took ${Math.round(r.ms)} ms to end after the cancel`;
+  if (where === "service") assert.ok(r.beforeDeadline, `${took}, past the service's ${CANCEL_GRACE_MS} ms deadline`);
+  else assert.ok(r.ms < CANCEL_PROMISE_MS + r.timerLateMs, `${took} (timers here ran ${Math.round(r.timerLateMs)} ms late)`);
+}
+
+test("the cancel deadline leaves time within the promise for the answer to reach the screen", () => {
+  assert.ok(CANCEL_GRACE_MS <= CANCEL_PROMISE_MS * 0.75, `deadline ${CANCEL_GRACE_MS} ms`);
+});
+
+/** Cancels at `point`, checks the job ended as cancelled in time leaving nothing, then runs and exports the next job. */
+async function cancelAndContinue(t: Transport, where: "service" | "host", point: CancelPoint): Promise<void> {
   const r = await runAndCancel(t, point.request, point.at);
   assert.ok(r.trigger, `the job ended (${JSON.stringify(r.final).slice(0, 200)}) before reaching ${point.name}; stages seen: ${r.stages.join(", ")}`);
   assert.equal(r.final.type, "error", JSON.stringify(r.final).slice(0, 300));
   const e = r.final as Extract<JobEvent, { type: "error" }>;
   assert.equal(e.cancelled, true);
   assert.equal(e.message, "Cancelled. Nothing was written.");
-  assert.ok(r.ms < 1000, `the job took ${Math.round(r.ms)} ms to end after the cancel`);
+  assertAnsweredInTime(r, where);
   await assert.rejects(t.exportModel(e.jobId, path.join(out, "cancelled.onnx")), /has not finished/);
   assert.deepEqual(await leftovers(out), [], "output folder");
   assert.deepEqual(await leftovers(engineTmp), [], "temp folder");
@@ -177,7 +207,7 @@ describe("cancel at every stage, through the engine service API", () => {
   // Cancelling during statistics through the service is in test/unit/service.test.ts.
   for (const key of ["quantize", "export", "evaluate", "layerErrors", "ablation", "fp32"] as const) {
     const point = POINTS[key];
-    test(`service: cancel during ${point.name} ends the job as cancelled within 1 s, leaves no file, and the next job completes`, () => cancelAndContinue(t, point));
+    test(`service: cancel during ${point.name} ends the job as cancelled by the deadline, leaves no file, and the next job completes`, () => cancelAndContinue(t, "service", point));
   }
 });
 
@@ -195,11 +225,12 @@ describe("a job that does not stop when cancelled", () => {
     assert.ok(r.trigger, `stages seen: ${r.stages.join(", ")}`);
     assert.equal(r.final.type, "error");
     assert.equal((r.final as Extract<JobEvent, { type: "error" }>).message, "Cancelled. Nothing was written.");
-    assert.ok(r.ms >= 700 && r.ms < 1000, `reported after ${Math.round(r.ms)} ms`);
+    // (libuv starts a timer from the loop's time, which can be a tick old: hence the 50 ms)
+    assert.ok(r.ms >= CANCEL_GRACE_MS - 50, `reported after ${Math.round(r.ms)} ms, before the deadline: the job did stop by itself`);
+    assertAnsweredInTime(r, "service");
     // the thread goes at its first moment outside onnxruntime
-    for (let waited = 0; !exitedThreads.has(thread) && waited < 5000; waited += 20) await new Promise((resolve) => setTimeout(resolve, 20));
-    assert.ok(exitedThreads.has(thread), "the cancelled job's thread is still running 5 s later");
-    await cancelAndContinue(t, POINTS.quantize);
+    await exited(thread, 60_000);
+    await cancelAndContinue(t, "service", POINTS.quantize);
   });
 });
 
@@ -211,7 +242,7 @@ describe("cancel at every stage, through the loopback host's HTTP API", () => {
   after(() => host?.stop());
   for (const key of ["statistics", "quantize", "export", "evaluate", "ablation"] as const) {
     const point = POINTS[key];
-    test(`host: cancel during ${point.name} ends the job as cancelled within 1 s, leaves no file, and the host completes the next job`, () => cancelAndContinue(host.client, point));
+    test(`host: cancel during ${point.name} ends the job as cancelled within 1 s, leaves no file, and the host completes the next job`, () => cancelAndContinue(host.client, "host", point));
   }
 });
 
@@ -352,7 +383,7 @@ describe("the engine worker dying while the loopback host serves", () => {
     const e = r.final as Extract<JobEvent, { type: "error" }>;
     assert.equal(e.cancelled, false);
     assert.equal(e.message, "The engine stopped unexpectedly (exit code 1), perhaps out of memory. Nothing was written; try fewer calibration images.");
-    assert.ok(r.ms < 1000, `the host reported the dead thread after ${Math.round(r.ms)} ms`);
+    assertAnsweredInTime(r, "host", "the host's report of the dead thread");
     await hostStillWorks();
   });
 

@@ -1,12 +1,12 @@
 // Shared set-up for the browser tests: real CIFAR-10 subsets copied from the fixtures, the loopback host
-// started exactly as `npm run web` starts it, Debian's Chromium driven by playwright-core, and the
+// started exactly as `npm run web` starts it, Debian's Chromium driven by Playwright, and the
 // in-app picker operated like a user would.
 import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync } from "node:fs";
 import { copyFile, mkdir, readdir } from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { chromium, type Browser, type Page } from "playwright-core";
+import { chromium, type Browser, type Page } from "playwright";
 
 export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 export const FIXTURES = path.resolve(REPO, "../shared/fixtures");

@@ -9,7 +9,7 @@ import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from
 import os from "node:os";
 import path from "node:path";
 import { after, before, test } from "node:test";
-import type { Browser, Page } from "playwright-core";
+import type { Browser, Page } from "playwright";
 import { top1 } from "./ort-accuracy.ts";
 import {
   chromiumMissing,

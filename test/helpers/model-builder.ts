@@ -152,12 +152,6 @@ export class ModelBuilder {
     return this.op(opType, [this.cur, ...extraInputs], this.shapeOf(this.cur), attrs, name);
   }
 
-  /** A constant float initializer, for operators that take extra inputs (PRelu's slope). */
-  constant(dims: number[], value: (i: number) => number): string {
-    let i = 0;
-    return this.param("const", dims, () => value(i++));
-  }
-
   mul(other: string, name?: string): this {
     return this.op("Mul", [this.cur, other], this.shapeOf(this.cur), [], name);
   }
@@ -200,6 +194,19 @@ export class ModelBuilder {
   matmul(o: { out: number; name?: string; weights?: WeightSource }): this {
     const [n, k] = this.shapeOf(this.cur);
     return this.op("MatMul", [this.cur, this.weight("mm_w", [k, o.out], o.weights ?? "initializer", k)], [n, o.out], [], o.name);
+  }
+
+  /** Any operator reading the current tensor and then `extra`, for ops without a method here; `shape` is its output's. */
+  node(opType: string, extra: string[], shape: number[], attrs: Record<string, number | number[]> = {}, name?: string): this {
+    const attribute = Object.entries(attrs).map(([k, v]) => attr(k, v, typeof v === "number" && !Number.isInteger(v)));
+    return this.op(opType, [this.cur, ...extra], shape, attribute, name);
+  }
+
+  /** A constant initializer (int64 for shapes and axes, else float32) to pass to node(). */
+  constant(base: string, dims: number[], values: number[], int64 = false): string {
+    const name = this.fresh(base);
+    this.initializers.push(int64 ? int64Tensor(name, dims, values) : float32Tensor(name, dims, values));
+    return name;
   }
 
   /** Marks the current tensor as a graph output. */

@@ -14,7 +14,7 @@ import { HTTP } from "../../shared/ipc.ts";
 import { createEngineService, type EngineService } from "../../src-main/service/index.ts";
 import { startWebHost, type WebHost } from "../e2e/web-helpers.ts";
 import { jsonPost, openEvents, rawRequest, type EventStream } from "../helpers/http.ts";
-import { buildCorpus, REPO, type Corpus, type ImageId, type ModelId } from "./corpus.ts";
+import { buildCorpus, REPO, type ArrayId, type Corpus, type ImageId, type ModelId } from "./corpus.ts";
 import type { ServiceCall, ServiceOutcome } from "./service-runner.ts";
 
 type Outcome = { ok: true; value: unknown } | { ok: false; message: string; status?: number };
@@ -24,16 +24,16 @@ interface Route {
   inspect(model: string): Promise<Outcome>;
   preview(dir: string, model: string): Promise<Outcome>;
   /** starts a quantize job and waits for its end; value is the job result plus jobId */
-  quantize(model: string, calibDir: string, config?: Record<string, unknown>): Promise<Outcome>;
+  quantize(model: string, calibDir: string, config?: Record<string, unknown>, preprocess?: Record<string, unknown>): Promise<Outcome>;
   exportModel(jobId: string, file: string): Promise<Outcome>;
 }
 
-const quantizeRequest = (model: string, calibDir: string, config: Record<string, unknown> = {}): JobRequest => ({
+const quantizeRequest = (model: string, calibDir: string, config: Record<string, unknown> = {}, preprocess: Record<string, unknown> = {}): JobRequest => ({
   kind: "quantize",
   model,
   calibDir,
   evalDir: null,
-  preprocess: { preset: "imagenet" },
+  preprocess: { preset: "imagenet", ...preprocess } as JobRequest["preprocess"],
   config: { ...defaultQuantConfig(), ...config } as JobRequest extends { config: infer C } ? C : never,
 });
 
@@ -43,7 +43,7 @@ function engineRoute(service: EngineService): Route {
     name: "engine",
     inspect: (model) => settle(service.inspect(model)),
     preview: (dir, model) => settle(service.previewData({ dir, model, preprocess: { preset: "imagenet" }, count: 4 })),
-    quantize: (model, calibDir, config) =>
+    quantize: (model, calibDir, config, preprocess) =>
       new Promise((resolve) => {
         let jobId: string | null = null;
         const early = new Map<string, Outcome>();
@@ -55,7 +55,7 @@ function engineRoute(service: EngineService): Route {
             resolve(o);
           } else early.set(e.jobId, o);
         });
-        service.startJob(quantizeRequest(model, calibDir, config)).then(({ jobId: id }) => {
+        service.startJob(quantizeRequest(model, calibDir, config, preprocess)).then(({ jobId: id }) => {
           jobId = id;
           const o = early.get(id);
           if (o) {
@@ -78,8 +78,8 @@ function hostRoute(port: number, token: string, events: EventStream): Route {
     name: "host",
     inspect: (model) => call("inspect", model),
     preview: (dir, model) => call("previewData", { dir, model, preprocess: { preset: "imagenet" }, count: 4 }),
-    async quantize(model, calibDir, config) {
-      const started = await call("startJob", quantizeRequest(model, calibDir, config));
+    async quantize(model, calibDir, config, preprocess) {
+      const started = await call("startJob", quantizeRequest(model, calibDir, config, preprocess));
       if (!started.ok) return started;
       const { jobId } = started.value as { jobId: string };
       const e = await events.finished(jobId);
@@ -156,12 +156,26 @@ const MODELS: Record<ModelId, ModelExpect> = {
     preview: "works",
   },
   "two-inputs": {
-    inspectWarning: /The model has 2 inputs \("input", "bias_map"\); Nibble feeds images to the first one only/,
-    refusal: [/has 2 inputs \("input", "bias_map"\); Nibble feeds images to one input and cannot fill "bias_map"/, /Export the model with a single image input/],
+    inspectWarning: /The model has 2 inputs \("input", "bias_map"\); a folder of images cannot fill them all\. Calibrate and evaluate it with a folder of \.npz files/,
+    refusal: [/has 2 inputs \("input", "bias_map"\); a folder of images fills only one and cannot fill "bias_map"/, /Use a folder of \.npz files, each holding one array per input named after it/],
     preview: "refused",
+  },
+  "dynamic-size": {
+    inspectWarning: /takes any height and width: choose the size to feed \(--input-size HxW, or the input size on the Model screen\)/,
+    refusal: [/takes images of any size \(input "input" \[N, 3, height, width\]\)/, /--input-size HxW on the command line, or the input size on the Model screen/],
+    preview: "works",
   },
   "png-named-onnx": { refusal: [/is a PNG image, not an ONNX model, whatever its name says/, /Choose the \.onnx file itself/] },
   "zip-named-onnx": { refusal: [/is a ZIP archive, not an ONNX model/, /Choose the \.onnx file itself \(unpack the archive first\)/] },
+  "non-finite-weights": {
+    refusal: [/is damaged: Conv "conv_\d+" has 1 NaN and 1 infinite value among the 216 values of its weights "conv_w_\d+"/, /Export the model again from a checkpoint whose weights are all finite numbers/],
+    preview: "refused",
+  },
+  "huge-input": {
+    refusal: [/cannot be run: its input "input" has the fixed shape \[1, 3, 100000, 100000\]: 30,000,000,000 values/, /re-export the model with the input size it was trained for/],
+    preview: "refused",
+  },
+  "no-channels": { refusal: [/is damaged: Conv "conv_\d+" has no output channels: its weights "conv_w_\d+" have shape 0 x 8 x 3 x 3/, /Export the model again/] },
 };
 
 /** Skip reasons of the images that cannot be used; the rest (valid: true in the corpus) must be used. */
@@ -173,6 +187,16 @@ const IMAGE_REASONS: Partial<Record<ImageId, RegExp>> = {
   "text-as-jpg": /^not an image in a supported format \(JPEG, PNG, WebP, BMP, TIFF, GIF\), whatever its name says$/,
   "symlink-loop": /^folder already scanned through another path \(symbolic-link loop or duplicate link\)$/,
   "unreadable-folder": /^folder could not be read \(EACCES\)$/,
+};
+
+/** What a folder holding only this array file gets from quantize: the file named, what is wrong, what to do. */
+const ARRAY_REFUSALS: Record<ArrayId, RegExp[]> = {
+  "npy-wrong-dtype": [/holds int32 values, but input "input" takes float32 \[N, 3, 32, 32\]/, /Save it as float32 \(arr\.astype\(numpy\.float32\)\)/],
+  "npy-wrong-shape": [/has shape \(3, 32, 31\), but input "input" takes \[N, 3, 32, 32\]/, /save one sample of shape \[3, 32, 32\] or a batch of shape \[k, 3, 32, 32\]/],
+  "npy-truncated-header": [/is cut short: its \.npy header says it takes 128 bytes but the file has only 40/, /Save it again with numpy\.save/],
+  "npy-truncated-data": [/is cut short: shape \(3, 32, 32\) of float32 needs 12288 bytes of data but the file has 11288/, /Save it again with numpy\.save/],
+  "npz-missing-key": [/has no array named "input" \(its arrays: "image"\)/, /one array per model input, named after it: "input" \[N, 3, 32, 32\]/],
+  "npz-not-a-zip": [/is not a readable \.npz archive/, /Save it again with numpy\.savez or numpy\.savez_compressed/],
 };
 
 const ROOT = process.getuid?.() === 0;
@@ -285,6 +309,29 @@ for (const routeName of ["engine", "host"] as const) {
       assert.equal(images, used, "calibration image count = images actually used");
       assert.equal(skipped.length, cases.filter((c) => !c.valid).length - (ROOT ? 1 : 0));
       assert.match(result.report.warnings.join("\n"), new RegExp(`${skipped.length} calibration file\\(s\\) could not be read and were skipped`));
+    });
+  });
+
+  describe(`bad arrays and input sizes through the ${routeName}`, { concurrency: 2 }, () => {
+    for (const [id, patterns] of Object.entries(ARRAY_REFUSALS) as [ArrayId, RegExp[]][]) {
+      test(id, async () => {
+        const r = route();
+        const c = corpus.arrays[id];
+        assertRefusal(await r.quantize(corpus.goodModel, c.dir), id, c.file, patterns);
+        await assertUsable(r, corpus, id);
+      });
+    }
+
+    test("an input size that does not fit a model of fixed size", async () => {
+      const r = route();
+      const o = await r.quantize(corpus.goodModel, corpus.goodCalib, {}, { inputSize: [64, 48] });
+      assertRefusal(o, "input size", corpus.goodModel, [/The input size 64x48 does not fit/, /is fixed at 32x32 \(height x width\)\. Leave the input size empty for this model/]);
+      await assertUsable(r, corpus, "input size");
+    });
+
+    test("a dynamic-size model quantizes once the size is chosen", async () => {
+      const r = route();
+      okValue(await r.quantize(corpus.models["dynamic-size"], corpus.goodCalib, {}, { inputSize: [32, 32] }), "dynamic with a size");
     });
   });
 

@@ -21,6 +21,7 @@ import sharp from "sharp";
 import { encodeModel } from "../../src-main/engine/onnx/model-io.ts";
 import { float32Tensor } from "../../src-main/engine/onnx/tensor.ts";
 import { externalize, ModelBuilder, mulberry32 } from "../helpers/model-builder.ts";
+import { npy, npz } from "../helpers/numpy.ts";
 
 export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 export const FIXTURES = path.resolve(REPO, "../shared/fixtures");
@@ -41,8 +42,12 @@ export type ModelId =
   | "custom-domain-op"
   | "no-quantizable-layer"
   | "two-inputs"
+  | "dynamic-size"
   | "png-named-onnx"
-  | "zip-named-onnx";
+  | "zip-named-onnx"
+  | "non-finite-weights"
+  | "huge-input"
+  | "no-channels";
 
 export type ImageId =
   | "zero-bytes"
@@ -58,6 +63,16 @@ export type ImageId =
   | "name-with-newline"
   | "symlink-loop"
   | "unreadable-folder";
+
+/** Folders of NumPy arrays that cannot feed the good model (input [N, 3, 32, 32] float32). */
+export type ArrayId = "npy-wrong-dtype" | "npy-wrong-shape" | "npy-truncated-header" | "npy-truncated-data" | "npz-missing-key" | "npz-not-a-zip";
+
+export interface ArrayCase {
+  id: ArrayId;
+  dir: string;
+  /** the one file in dir */
+  file: string;
+}
 
 export interface ImageCase {
   id: ImageId;
@@ -77,6 +92,7 @@ export interface Corpus {
   goodImages: string[];
   models: Record<ModelId, string>;
   images: Record<ImageId, ImageCase>;
+  arrays: Record<ArrayId, ArrayCase>;
   mixed: string;
   /** a fresh, empty, existing output folder */
   outDir(name: string): Promise<string>;
@@ -210,6 +226,56 @@ export async function buildCorpus(): Promise<Corpus> {
   g.input.push(create(ValueInfoProtoSchema, { name: "bias_map", type: biasType }));
   models["two-inputs"] = await put(m("two-inputs.onnx"), encodeModel(two));
 
+  // Weights as a diverged training run leaves them: a NaN and an infinity in the first conv.
+  const nonFinite = smallCnn().build();
+  const w = nonFinite.graph!.initializer.find((t) => t.name.startsWith("conv_w"))!;
+  const view = new DataView(w.rawData.buffer, w.rawData.byteOffset, w.rawData.byteLength);
+  view.setFloat32(0, NaN, true);
+  view.setFloat32(4 * 7, Infinity, true);
+  models["non-finite-weights"] = await put(m("non-finite-weights.onnx"), encodeModel(nonFinite));
+
+  // An input declared at 100,000 x 100,000 pixels: 30 billion values per image.
+  const hugeInput = smallCnn().build();
+  const inputType = hugeInput.graph!.input[0].type!.value;
+  if (inputType.case === "tensorType") {
+    inputType.value.shape!.dim.forEach((d, i) => (d.value = { case: "dimValue", value: BigInt([1, 3, 100_000, 100_000][i]) }));
+  }
+  models["huge-input"] = await put(m("huge-input.onnx"), encodeModel(hugeInput));
+
+  // A second conv cut down to zero output channels (and the classifier to zero inputs).
+  const noChannels = new ModelBuilder({ opset: 13, seed: 5 }).input("input", ["N", 3, 32, 32]).conv({ out: 8 }).relu().conv({ out: 4 }).relu().globalAveragePool().flatten().gemm({ out: 10 }).output().build();
+  const inits = noChannels.graph!.initializer;
+  const emptied = (prefix: string, k: number, dims: number[]) => {
+    const t = inits.filter((x) => x.name.startsWith(prefix))[k];
+    inits[inits.indexOf(t)] = float32Tensor(t.name, dims, []);
+  };
+  emptied("conv_w", 1, [0, 8, 3, 3]);
+  emptied("conv_b", 1, [0]);
+  emptied("fc_w", 0, [10, 0]);
+  models["no-channels"] = await put(m("no-channels.onnx"), encodeModel(noChannels));
+
+  models["dynamic-size"] = await put(
+    m("dynamic-size.onnx"),
+    new ModelBuilder({ opset: 13, seed: 5 }).input("input", ["N", 3, "height", "width"]).conv({ out: 8 }).relu().globalAveragePool().flatten().gemm({ out: 10 }).output().bytes(),
+  );
+
+  // ---- arrays ----
+  const values = (n: number) => Array.from({ length: n }, () => rnd() - 0.5);
+  const sample = npy("<f4", [3, 32, 32], values(3072));
+  const arrayFiles: [ArrayId, string, Buffer][] = [
+    ["npy-wrong-dtype", "ints.npy", npy("<i4", [3, 32, 32], new Array(3072).fill(7))],
+    ["npy-wrong-shape", "narrow.npy", npy("<f4", [3, 32, 31], values(2976))],
+    ["npy-truncated-header", "cut-header.npy", sample.subarray(0, 40)],
+    ["npy-truncated-data", "cut-data.npy", sample.subarray(0, sample.length - 1000)],
+    ["npz-missing-key", "wrong-key.npz", npz({ image: sample })],
+    ["npz-not-a-zip", "notes.npz", Buffer.from("These are notes, not an archive.\n")],
+  ];
+  const arrays = {} as Record<ArrayId, ArrayCase>;
+  for (const [id, name, content] of arrayFiles) {
+    const dir = path.join(root, "arrays", id);
+    arrays[id] = { id, dir, file: await put(path.join(dir, name), content) };
+  }
+
   const picture = await readFile(sources[0]);
   models["png-named-onnx"] = await put(m("photo.onnx"), picture);
   models["zip-named-onnx"] = await put(m("archive.onnx"), zipOf("model.onnx", resnet.subarray(0, 4096)));
@@ -258,6 +324,7 @@ export async function buildCorpus(): Promise<Corpus> {
     goodImages,
     models,
     images,
+    arrays,
     mixed,
     async outDir(name: string) {
       const dir = path.join(root, "out", `${outs++}-${name.replace(/[^\w.-]+/g, "-")}`);

@@ -188,9 +188,12 @@ export interface Sources {
   image: { name: string; bytes: Uint8Array }[];
 }
 
-/** ResNet-20 and -32 from the fixtures; three CIFAR-10 PNGs and a JPEG made from one with sharp. */
+/**
+ * ResNet-20 and -32 and UltraFace (opset 9, so mutations reach the opset converter) from the fixtures;
+ * three CIFAR-10 PNGs and a JPEG made from one with sharp.
+ */
 export async function loadSources(): Promise<Sources> {
-  const models = ["resnet20-cifar10.onnx", "resnet32-cifar10.onnx"];
+  const models = ["resnet20-cifar10.onnx", "resnet32-cifar10.onnx", "ultraface-rfb-320.onnx"];
   const pngs = await cifarPngs(3);
   const jpeg = await sharp(pngs[0]).resize(96, 96).jpeg({ quality: 85 }).toBuffer();
   return {

@@ -29,10 +29,10 @@ async function tensorOf(file: string, preprocess: PreprocessConfig, spec: Partia
 const raw = (file: string, spec: Partial<TensorSpec> = {}) => tensorOf(file, { preset: "raw255" }, spec);
 
 test("presets resolve to the documented arithmetic", () => {
-  assert.deepEqual(resolvePreprocess({ preset: "imagenet" }), { scale: 1 / 255, mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225], bgr: false });
-  assert.deepEqual(resolvePreprocess({ preset: "caffe" }), { scale: 1, mean: [103.939, 116.779, 123.68], std: [1, 1, 1], bgr: true });
+  assert.deepEqual(resolvePreprocess({ preset: "imagenet" }), { scale: 1 / 255, mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225], bgr: false, fourth: "alpha" });
+  assert.deepEqual(resolvePreprocess({ preset: "caffe" }), { scale: 1, mean: [103.939, 116.779, 123.68], std: [1, 1, 1], bgr: true, fourth: "alpha" });
   assert.deepEqual(resolvePreprocess({ preset: "custom", mean: [1, 2, 3], std: [4, 5, 6], scale: 0.5, channelOrder: "BGR" }), {
-    scale: 0.5, mean: [1, 2, 3], std: [4, 5, 6], bgr: true,
+    scale: 0.5, mean: [1, 2, 3], std: [4, 5, 6], bgr: true, fourth: "alpha",
   });
   // custom defaults are the identity; custom-only fields are ignored by named presets
   assert.deepEqual(resolvePreprocess({ preset: "custom" }), resolvePreprocess({ preset: "raw255" }));
@@ -112,7 +112,7 @@ test("planGeometry follows torchvision Resize + CenterCrop", () => {
   assert.deepEqual(planGeometry(300, 300, { preset: "raw255", resize: 256 }, spec(200, 100)), { resizeWidth: 256, resizeHeight: 256, left: 78, top: 28 });
   assert.throws(() => planGeometry(300, 300, { preset: "raw255", resize: 256, crop: 224 }, spec(32)), /does not match the model input/);
   assert.throws(() => planGeometry(300, 300, { preset: "raw255", resize: 25.5 }, spec(16)), DataError);
-  assert.throws(() => planGeometry(300, 300, { preset: "raw255" }, { ...spec(16), channels: 4 }), /4-channel/);
+  assert.throws(() => planGeometry(300, 300, { preset: "raw255" }, { ...spec(16), channels: 5 }), /5-channel images; images feed 1 \(grayscale\), 3 \(colour\) or 4 \(colour plus alpha\).*\.npy or \.npz/);
 });
 
 test("centre crop picks the right pixels; padding is pixel value 0", async (t) => {

@@ -33,7 +33,7 @@ test("every bounded activation is found with its clamp and output range", async 
   b.conv({ out: 4, name: "sig" }).act("Sigmoid");
   b.conv({ out: 4, name: "tanh" }).act("Tanh");
   b.conv({ out: 4, name: "leaky" }).leakyRelu(0.1);
-  const slope = b.constant([4, 1, 1], () => 0.2);
+  const slope = b.constant("slope", [4, 1, 1], [0.2, 0.2, 0.2, 0.2]);
   b.conv({ out: 4, name: "prelu" }).act("PRelu", {}, [slope]);
   // HardSwish as converters before opset 14 write it: x · HardSigmoid(x; 1/6, 1/2)
   const x = b.conv({ out: 4, name: "hswish2" }).current;

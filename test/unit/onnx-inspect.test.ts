@@ -83,3 +83,15 @@ test("inspecting a damaged file gives a ModelError", async () => {
   await writeFile(file, "this is not a model");
   await assert.rejects(inspectModel(file), ModelError);
 });
+
+test("UltraFace (opset 9, weights listed as inputs): inspect shows the file's versions and says what loading did", async () => {
+  const s = await inspectModel(path.resolve(repoRoot, "../shared/fixtures/models/ultraface-rfb-320.onnx"));
+  assert.equal(s.irVersion, 4);
+  assert.deepEqual(s.opsets, [{ domain: "ai.onnx", version: 9 }]);
+  assert.deepEqual(s.inputs.map((i) => i.name), ["input"]);
+  assert.deepEqual(s.outputs.map((o) => o.name), ["scores", "boxes"]);
+  const warnings = s.warnings.join("\n");
+  assert.match(warnings, /lists its 244 stored tensors \(weights and constants\) as graph inputs.*the exported model's inputs are "input" only/);
+  assert.match(warnings, /operator set 9; Nibble converted it to 21.*rewriting Unsqueeze \(24x\), Softmax, Slice \(6x\)/);
+  assert.ok(s.layers.length > 40);
+});

@@ -64,8 +64,8 @@ describe("exported ResNet-20 computes the plan's grid", () => {
       const taps = [...weightOut.values(), ...pre.values(), ...plans.map((p) => p.activation!.tensor)];
       const session = await openSession(encodeModel(withOutputs(exported, taps)));
       const set = await scanImages(path.join(fixtures, "cifar10-test"), { limit: 32, seed: 5 });
-      for await (const batch of imageBatches(set, c.geometry, { preset: "imagenet" })) {
-        const out = await runBatch(session, c.geometry, batch.data, batch.count, taps);
+      for await (const batch of imageBatches(set, c.geometry!, { preset: "imagenet" })) {
+        const out = await runBatch(session, c.geometry!, batch.data, batch.count, taps);
         for (const p of plans) {
           const shape = c.weights.get(p.layer.weightName)!.shape;
           const expected = weightValues(p, shape);

@@ -17,6 +17,7 @@ import { encodeModel, loadModel } from "../../src-main/engine/onnx/model-io.ts";
 import { float32Tensor } from "../../src-main/engine/onnx/tensor.ts";
 import { evaluate, type EvalBatch } from "../../src-main/engine/pipeline/evaluate.ts";
 import { calibrate, imageBatches, quantizeCalibrated, type Calibrated } from "../../src-main/engine/pipeline/quantize.ts";
+import { imageFeeds } from "../../src-main/engine/pipeline/runtime.ts";
 import { defaultQuantConfig } from "../../shared/defaults.ts";
 import type { PreprocessConfig, QuantConfig } from "../../shared/types.ts";
 import { mulberry32 } from "../helpers/model-builder.ts";
@@ -82,13 +83,13 @@ describe("a MobileNetV2-style network derived from MobileNet v1 0.75, W8A8 (issu
     logits = c.prepared.layers.at(-1)!.output;
     const set = await scanImages(path.join(tmp, "eval"));
     cached = [];
-    for await (const b of imageBatches(set, c.geometry, PRE)) cached.push({ data: b.data, count: b.count, labels: b.labels });
+    for await (const b of imageBatches(set, c.geometry!, PRE)) cached.push({ feeds: imageFeeds(c.geometry!, b.data, b.count), count: b.count, labels: b.labels });
   });
 
   async function fidelity(config: Partial<QuantConfig>): Promise<{ agreement: number; sqnr: number }> {
     const { bytes } = quantizeCalibrated(c, defaultQuantConfig({ wBits: 8, aBits: 8, ...config }), {});
     const r = await evaluate({
-      fp32: encodeModel(withOutputs(c.prepared.model, [logits])), quantized: encodeModel(withOutputs(fromBinary(ModelProtoSchema, bytes), [logits])), geometry: c.geometry, output: c.prepared.output,
+      fp32: encodeModel(withOutputs(c.prepared.model, [logits])), quantized: encodeModel(withOutputs(fromBinary(ModelProtoSchema, bytes), [logits])), output: c.prepared.output,
       images: cached.reduce((a, b) => a + b.count, 0), taps: [logits], batches: async function* () { yield* cached; },
     });
     return { agreement: r.agreement!.agreement, sqnr: r.sqnr.get(logits)! };

@@ -9,6 +9,7 @@ import { prepareModel, requireImageInput } from "../../src-main/engine/onnx/prep
 import { collectStatistics, tensorFromChannels } from "../../src-main/engine/pipeline/calibrate.ts";
 import { withOutputs } from "../../src-main/engine/onnx/graph.ts";
 import { imageBatches } from "../../src-main/engine/pipeline/quantize.ts";
+import { imageFeeder } from "../../src-main/engine/data/feeds.ts";
 import { openSession, runBatch, tensorData } from "../../src-main/engine/pipeline/runtime.ts";
 import { sampleChannelStats, sampleTensorStats, StaticStats } from "../../src-main/engine/quant/stats.ts";
 import { assertRelClose } from "./approx.ts";
@@ -22,8 +23,8 @@ describe("in-graph calibration statistics", () => {
     const set = await scanImages(path.join(fixtures, "cifar10-train-1000"), { limit: 40, seed: 9 });
     const taps = prepared.layers.map((l) => ({ tensor: l.output, perChannel: l.info.op === "Conv", wholeTensor: true }));
     const fromGraph = await collectStatistics({
-      model: prepared.model, geometry, taps, images: set.files.length,
-      batches: imageBatches(set, geometry, { preset: "imagenet" }), histograms: "none",
+      model: prepared.model, taps, images: set.files.length,
+      batches: imageFeeder(set, geometry, { preset: "imagenet" }).batches(64), histograms: "none",
     });
 
     const names = taps.map((t) => t.tensor);

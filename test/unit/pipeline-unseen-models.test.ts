@@ -3,7 +3,7 @@
 // residual adds, NHWC inputs behind a Transpose, Clip as ReLU6, LeakyReLU, MatMul classifiers,
 // non-square inputs, old opsets whose attributes moved to inputs), each quantized end to end at W4A4.
 import assert from "node:assert/strict";
-import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { cp, mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
@@ -23,6 +23,8 @@ const IMAGENET_STD = [0.229, 0.224, 0.225];
 
 let tmp: string;
 let data: string;
+/** the same images in a second folder: one folder for both would evaluate only on what calibration did not use */
+let evalData: string;
 /** every image with its class index, in no particular order */
 const images: { file: string; label: number }[] = [];
 
@@ -167,6 +169,8 @@ before(async () => {
   tmp = await mkdtemp(path.join(os.tmpdir(), "nibble-unseen-"));
   data = path.join(tmp, "images");
   await writeImages(data);
+  evalData = path.join(tmp, "images-again");
+  await cp(data, evalData, { recursive: true });
 });
 
 after(async () => {
@@ -185,7 +189,7 @@ async function runCase(c: Case, methods: Method[]): Promise<void> {
   const outcome: QuantizeOutcome = await quantize({
     model: modelPath,
     calib: { dir: data },
-    eval: { dir: data },
+    eval: { dir: evalData },
     preprocess: { preset: "imagenet" },
     config: config(methods),
   });
@@ -218,7 +222,7 @@ async function runCase(c: Case, methods: Method[]): Promise<void> {
   assert.equal(report.fp32.top1, expectedFp32, "FP32 top-1 equals running the original model ourselves");
 }
 
-describe("quantize() on classifiers it has never seen (W4A4, calib = eval)", () => {
+describe("quantize() on classifiers it has never seen (W4A4, the same images calibrate and evaluate)", () => {
   const cases = [residualBnModel, nhwcModel, groupedModel, reduceMeanModel];
   for (const make of cases) {
     const c = make();

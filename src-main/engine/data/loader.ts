@@ -85,7 +85,8 @@ export async function* batches(set: ImageSet, opts: BatchOptions): AsyncGenerato
       pump();
       if (!result.ok) {
         if (failures.length < 3) failures.push({ file: file.rel, reason: result.reason }); // examples for the error
-        if (!alreadySkipped.has(file.rel)) {
+        // another pass over the same set (a first-sample probe) may have listed it since this one started
+        if (!alreadySkipped.has(file.rel) && !set.skipped.some((k) => k.file === file.rel)) {
           alreadySkipped.add(file.rel);
           set.skipped.push({ file: file.rel, reason: result.reason });
         }

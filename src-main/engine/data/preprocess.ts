@@ -14,6 +14,7 @@ import sharp, { type Sharp } from "sharp";
 import type { Layout, PreprocessConfig, PresetName } from "../../../shared/types.ts";
 import { decodeBmp, isBmp } from "./bmp.ts";
 import { DataError } from "./errors.ts";
+import { aloneInLibvips, inLibvips } from "./libvips-gate.ts";
 import { MAX_FILE_BYTES, MAX_PIXELS, pixelLimitReason } from "./limits.ts";
 
 export interface ResolvedPreprocess {
@@ -24,18 +25,20 @@ export interface ResolvedPreprocess {
   std: [number, number, number];
   /** model channel 0 is blue */
   bgr: boolean;
+  /** what a 4-channel model reads in channel 3: the image's alpha (255 when opaque) times scale, or a constant tensor value */
+  fourth: "alpha" | number;
 }
 
 /** The tensor the model takes, per image. */
 export interface TensorSpec {
   layout: Layout;
-  /** 3 (colour) or 1 (luminance) */
+  /** 3 (colour), 1 (luminance) or 4 (colour plus alpha or a constant, see ResolvedPreprocess.fourth) */
   channels: number;
   height: number;
   width: number;
 }
 
-export const PRESETS: Record<Exclude<PresetName, "custom">, ResolvedPreprocess> = {
+export const PRESETS: Record<Exclude<PresetName, "custom">, Omit<ResolvedPreprocess, "fourth">> = {
   imagenet: { scale: 1 / 255, mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225], bgr: false },
   inception: { scale: 1 / 127.5, mean: [1, 1, 1], std: [1, 1, 1], bgr: false },
   // Caffe-trained models: BGR, 0..255, mean subtracted in B, G, R order, no std.
@@ -49,16 +52,19 @@ export const PRESETS: Record<Exclude<PresetName, "custom">, ResolvedPreprocess> 
  * (as documented on PreprocessConfig); their defaults there are the identity: 1, 0, 1, RGB.
  */
 export function resolvePreprocess(cfg: PreprocessConfig): ResolvedPreprocess {
+  const fourth = cfg.fourthChannel ?? "alpha";
+  if (fourth !== "alpha" && !Number.isFinite(fourth)) throw new DataError(`The fourth channel must be "alpha" or a number, not ${String(fourth)}.`);
   if (cfg.preset !== "custom") {
     const preset = PRESETS[cfg.preset];
     if (!preset) throw new DataError(`Unknown preprocessing preset "${cfg.preset}". Use one of ${Object.keys(PRESETS).join(", ")} or custom.`);
-    return preset;
+    return { ...preset, fourth };
   }
   const r: ResolvedPreprocess = {
     scale: cfg.scale ?? 1,
     mean: cfg.mean ?? [0, 0, 0],
     std: cfg.std ?? [1, 1, 1],
     bgr: cfg.channelOrder === "BGR",
+    fourth,
   };
   if (!Number.isFinite(r.scale) || r.scale === 0) throw new DataError(`The custom scale must be a non-zero number, not ${r.scale}.`);
   if (r.mean.length !== 3 || !r.mean.every(Number.isFinite)) throw new DataError("The custom mean needs three numbers, one per channel.");
@@ -97,8 +103,8 @@ export function planGeometry(srcWidth: number, srcHeight: number, cfg: Preproces
 
 /** Rejects settings that cannot produce the model's input size, before any file is touched. */
 export function checkGeometry(cfg: PreprocessConfig, spec: TensorSpec): void {
-  if (spec.channels !== 1 && spec.channels !== 3) {
-    throw new DataError(`The model takes ${spec.channels}-channel images; only 1 (grayscale) and 3 (colour) channels are supported.`);
+  if (spec.channels !== 1 && spec.channels !== 3 && spec.channels !== 4) {
+    throw new DataError(`The model takes ${spec.channels}-channel images; images feed 1 (grayscale), 3 (colour) or 4 (colour plus alpha) channels. Use a folder of .npy or .npz files for other inputs.`);
   }
   if (!isPositiveInt(spec.height) || !isPositiveInt(spec.width)) {
     throw new DataError(`The model's input size ${spec.height}x${spec.width} is not usable; set the input height and width explicitly.`);
@@ -140,25 +146,18 @@ const SHARP_INPUT = { limitInputPixels: MAX_PIXELS, failOn: "error", animated: f
 export async function loadPixels(file: string, cfg: PreprocessConfig, spec: TensorSpec): Promise<Pixels> {
   const buf = await readImageFile(file);
   try {
-    return await decodePixels(buf, cfg, spec);
+    return await inLibvips(() => decodePixels(buf, cfg, spec));
   } catch (e) {
     if (e instanceof DataError) throw e;
-    const reason = decodeReason(e, buf);
+    const reason = ownReason(e, buf);
     if (reason !== null) throw new Error(reason);
-    // libvips keeps one error buffer for all its threads: when two decodes fail at once, one may get
-    // both messages and the other "Unknown error". Decode this file again, alone, to learn its own.
-    return await serially(() => decodePixels(buf, cfg, spec)).catch((again: unknown) => {
+    // A libvips message read while other images were in flight may be another file's, several files', or
+    // empty (libvips-gate.ts). Decode this file again with nothing else in flight to learn its own.
+    return await aloneInLibvips(() => decodePixels(buf, cfg, spec)).catch((again: unknown) => {
       if (again instanceof DataError) throw again;
-      throw new Error(decodeReason(again, buf) ?? "cannot be decoded, the file is damaged or incomplete");
+      throw new Error(ownReason(again, buf) ?? libvipsReason(again, buf));
     });
   }
-}
-
-let lastRetry: Promise<unknown> = Promise.resolve();
-function serially<T>(fn: () => Promise<T>): Promise<T> {
-  const run = lastRetry.then(fn, fn);
-  lastRetry = run.catch(() => undefined);
-  return run;
 }
 
 async function decodePixels(buf: Buffer, cfg: PreprocessConfig, spec: TensorSpec): Promise<Pixels> {
@@ -177,9 +176,12 @@ async function decodePixels(buf: Buffer, cfg: PreprocessConfig, spec: TensorSpec
     g = planGeometry(meta?.width ?? spec.width, meta?.height ?? spec.height, cfg, spec);
   }
   // Resizing to the image's own size is an exact copy in libvips, so no size check is needed here.
-  img = img.toColourspace("srgb").removeAlpha().resize(g.resizeWidth, g.resizeHeight, { fit: "fill", kernel: "linear" });
+  // A 4-channel model reads alpha too (opaque images get 255); every other model drops it, as PIL's convert("RGB").
+  img = img.toColourspace("srgb");
+  img = (spec.channels === 4 ? img.ensureAlpha() : img.removeAlpha()).resize(g.resizeWidth, g.resizeHeight, { fit: "fill", kernel: "linear" });
   const { data, info } = await img.raw().toBuffer({ resolveWithObject: true });
-  if (info.channels !== 3) throw new Error(`decoded to ${info.channels} channels instead of RGB`);
+  const want = spec.channels === 4 ? 4 : 3;
+  if (info.channels !== want) throw new Error(`decoded to ${info.channels} channels instead of ${want === 4 ? "RGBA" : "RGB"}`);
   return cropPixels(data, info.width, info.height, g, spec);
 }
 
@@ -210,23 +212,33 @@ const LOADERS: [(b: Buffer) => boolean, RegExp][] = [
 ];
 
 /**
- * libvips messages, rephrased for people who did not write libvips; null when the message cannot be
- * trusted to be this file's (see loadPixels).
+ * Reasons that are certainly this file's whatever else is decoding: sharp's own checks (they do not go
+ * through libvips's error buffer), our BMP decoder and channel check. null for libvips's messages.
  */
-function decodeReason(e: unknown, buf: Buffer): string | null {
+function ownReason(e: unknown, buf: Buffer): string | null {
   const msg = (e instanceof Error ? e.message : String(e)).trim();
   if (/exceeds pixel limit/i.test(msg)) return pixelLimitReason(MAX_PIXELS);
   if (/unsupported image format/i.test(msg)) return "not an image in a supported format (JPEG, PNG, WebP, BMP, TIFF, GIF), whatever its name says";
-  // Our own BMP decoder and channel check: no libvips error buffer involved.
   if (isBmp(buf) || /instead of RGB/.test(msg)) return `cannot be decoded: ${msg.split("\n")[0]}`;
-  const loader = LOADERS.find(([is]) => is(buf))?.[1];
-  const own = msg.split("\n").map((l) => l.trim()).find((l) => l !== "" && !/unknown error/i.test(l) && (!loader || loader.test(l)));
-  return own ? `cannot be decoded, the file is damaged or incomplete (${own})` : null;
+  return null;
 }
 
-/** Copies the model's window out of the resized RGB image, zero outside it; luminance for 1 channel. */
+/**
+ * A libvips failure read from a decode that ran alone, rephrased for people who did not write libvips,
+ * with the decoder's first line about this file's format (a line naming another loader would mean a
+ * libvips call outside the gate; it is left out rather than shown as this file's).
+ */
+function libvipsReason(e: unknown, buf: Buffer): string {
+  const msg = (e instanceof Error ? e.message : String(e)).trim();
+  const loader = LOADERS.find(([is]) => is(buf))?.[1];
+  const detail = msg.split("\n").map((l) => l.trim()).find((l) => l !== "" && !/unknown error/i.test(l) && (!loader || loader.test(l)));
+  return `cannot be decoded, the file is damaged or incomplete${detail ? ` (${detail})` : ""}`;
+}
+
+/** Copies the model's window out of the resized RGB(A) image, zero outside it; luminance for 1 channel. */
 function cropPixels(rgb: Buffer, width: number, height: number, g: Geometry, spec: TensorSpec): Pixels {
   const { height: H, width: W, channels: C } = spec;
+  const P = C === 4 ? 4 : 3;
   const out = new Uint8Array(H * W * C);
   for (let y = 0; y < H; y++) {
     const sy = y + g.top;
@@ -234,12 +246,13 @@ function cropPixels(rgb: Buffer, width: number, height: number, g: Geometry, spe
     for (let x = 0; x < W; x++) {
       const sx = x + g.left;
       if (sx < 0 || sx >= width) continue;
-      const s = (sy * width + sx) * 3;
+      const s = (sy * width + sx) * P;
       const d = (y * W + x) * C;
-      if (C === 3) {
+      if (C >= 3) {
         out[d] = rgb[s];
         out[d + 1] = rgb[s + 1];
         out[d + 2] = rgb[s + 2];
+        if (C === 4) out[d + 3] = rgb[s + 3];
       } else {
         out[d] = (19595 * rgb[s] + 38470 * rgb[s + 1] + 7471 * rgb[s + 2] + 0x8000) >> 16;
       }
@@ -256,6 +269,7 @@ function cropPixels(rgb: Buffer, width: number, height: number, g: Geometry, spe
 export function normalisationTables(p: ResolvedPreprocess, channels: number): Float32Array[] {
   const f = Math.fround;
   return Array.from({ length: channels }, (_, c) => {
+    if (c === 3) return p.fourth === "alpha" ? Float32Array.from({ length: 256 }, (_, v) => f(v * p.scale)) : new Float32Array(256).fill(p.fourth);
     const mean = f(p.mean[c]);
     const std = f(p.std[c]);
     const t = new Float32Array(256);
@@ -274,7 +288,7 @@ export function writeTensor(px: Pixels, tables: Float32Array[], bgr: boolean, la
   const base = index * hw * C;
   const src = px.data;
   for (let c = 0; c < C; c++) {
-    const sc = C === 3 && bgr ? 2 - c : c; // model channel c reads this RGB channel
+    const sc = C >= 3 && bgr && c < 3 ? 2 - c : c; // model channel c reads this RGB(A) channel
     const t = tables[c];
     if (layout === "NCHW") {
       const o = base + c * hw;

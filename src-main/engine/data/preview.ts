@@ -3,7 +3,9 @@
 import sharp from "sharp";
 import type { DataPreviewImage } from "../../../shared/engine-api.ts";
 import type { PreprocessConfig } from "../../../shared/types.ts";
+import { inLibvips } from "./libvips-gate.ts";
 import { checkGeometry, loadPixels, normalisationTables, resolvePreprocess, writeTensor, type ResolvedPreprocess, type TensorSpec } from "./preprocess.ts";
+import { MAX_PIXELS } from "./limits.ts";
 import type { ImageSet } from "./scan.ts";
 
 export interface PreviewOptions extends TensorSpec {
@@ -69,7 +71,8 @@ function channelStats(tensor: Float32Array, channels: number): DataPreviewImage[
  * from exactly what the model receives, then enlarges it with nearest neighbour to keep pixels sharp.
  */
 async function toPngDataUrl(tensor: Float32Array, p: ResolvedPreprocess, spec: TensorSpec): Promise<string> {
-  const { channels: C, height: H, width: W } = spec;
+  const { height: H, width: W } = spec;
+  const C = Math.min(3, spec.channels); // a fourth channel (alpha or a constant) is not part of the picture
   const hw = H * W;
   const rgb = Buffer.alloc(hw * C);
   for (let c = 0; c < C; c++) {
@@ -80,9 +83,36 @@ async function toPngDataUrl(tensor: Float32Array, p: ResolvedPreprocess, spec: T
     }
   }
   const factor = Math.max(1, Math.ceil(MIN_PREVIEW_PX / Math.min(H, W)));
-  const png = await sharp(rgb, { raw: { width: W, height: H, channels: C as 1 | 3 } })
-    .resize(W * factor, H * factor, { kernel: "nearest" })
-    .png()
-    .toBuffer();
+  // Counted like every libvips call: its end clears libvips's error buffer (libvips-gate.ts).
+  const png = await inLibvips(() =>
+    sharp(rgb, { raw: { width: W, height: H, channels: C as 1 | 3 } })
+      .resize(W * factor, H * factor, { kernel: "nearest" })
+      .png()
+      .toBuffer(),
+  );
   return `data:image/png;base64,${png.toString("base64")}`;
+}
+
+/** Images whose size is read for a suggestion: enough for a stable median, few enough to stay instant. */
+const SIZE_SAMPLE = 32;
+
+/**
+ * A [height, width] to feed a model that takes any size: the median size of up to SIZE_SAMPLE images spread over
+ * the set, each side rounded to the nearest multiple of `stride` (the model's downsampling). Null without images.
+ */
+export async function suggestInputSize(set: ImageSet, stride: number): Promise<[number, number] | null> {
+  const n = Math.min(SIZE_SAMPLE, set.files.length);
+  const heights: number[] = [];
+  const widths: number[] = [];
+  for (let k = 0; k < n; k++) {
+    const f = set.files[Math.floor((k * set.files.length) / n)];
+    const meta = await sharp(f.path, { limitInputPixels: MAX_PIXELS }).metadata().catch(() => null);
+    if (!meta?.width || !meta.height) continue;
+    widths.push(meta.width);
+    heights.push(meta.height);
+  }
+  if (heights.length === 0) return null;
+  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+  const round = (v: number) => Math.max(stride, Math.round(v / stride) * stride);
+  return [round(median(heights)), round(median(widths))];
 }

@@ -16,6 +16,9 @@ export interface ImageFile {
   label: number | null;
 }
 
+/** What a folder is for, so every message about it can say which folder it means. */
+export type DataRole = "calibration" | "evaluation" | "data";
+
 export interface Skipped {
   /** relative path; folders end in "/" */
   file: string;
@@ -24,6 +27,9 @@ export interface Skipped {
 
 export interface ImageSet {
   root: string;
+  /** image files, or .npy/.npz arrays (see tensors.ts); absent means images */
+  kind?: "images" | "tensors";
+  role?: DataRole;
   /** sorted by `rel` in code-point order */
   files: ImageFile[];
   /** class names by index; empty when labels are bare integers or absent */
@@ -37,7 +43,14 @@ export interface ScanOptions {
   limit?: number;
   /** seed of the subset; default 0 */
   seed?: number;
+  role?: DataRole;
+  /** a labels file ("relative/path label" lines) to use instead of the folder's own labels.txt */
+  labels?: string;
+  /** also accept a folder of .npy/.npz arrays (every engine job does; image-only callers keep the default) */
+  arrays?: boolean;
 }
+
+export const ARRAY_EXTENSIONS: ReadonlySet<string> = new Set([".npy", ".npz"]);
 
 /** Matched case-insensitively. BMP is decoded by bmp.ts, the rest by sharp (GIF: first frame). */
 export const IMAGE_EXTENSIONS: ReadonlySet<string> = new Set([
@@ -47,34 +60,56 @@ export const IMAGE_EXTENSIONS: ReadonlySet<string> = new Set([
 const EXPECTED =
   "Expected JPEG, PNG, WebP, BMP, TIFF or GIF files, either directly in the folder or in one sub-folder per class (e.g. cat/001.png, dog/002.png).";
 
+const EXPECTED_ARRAYS = "For non-image data: .npy or .npz files (one sample or a batch each; .npz keys named after the model's inputs).";
+
+/** "the evaluation folder /x", or "/x" when the role is not known. */
+export function folderName(root: string, role: DataRole | undefined): string {
+  return role === "calibration" || role === "evaluation" ? `the ${role} folder ${root}` : root;
+}
+
 export async function scanImages(dir: string, opts: ScanOptions = {}): Promise<ImageSet> {
   const root = path.resolve(dir);
+  const { role } = opts;
+  const where = folderName(root, role);
+  const expected = opts.arrays ? `${EXPECTED} ${EXPECTED_ARRAYS}` : EXPECTED;
+  const Where = where.charAt(0).toUpperCase() + where.slice(1);
   let info;
   try {
     info = await stat(root);
   } catch (e) {
-    throw new DataError(`The image folder ${root} cannot be opened (${errorCode(e)}). Choose an existing folder. ${EXPECTED}`);
+    throw new DataError(`${role === "calibration" || role === "evaluation" ? Where : `The image folder ${root}`} cannot be opened (${errorCode(e)}). Choose an existing folder. ${expected}`);
   }
-  if (!info.isDirectory()) throw new DataError(`${root} is a file, not a folder. Choose the folder that contains the images. ${EXPECTED}`);
+  if (!info.isDirectory()) throw new DataError(`${root} is a file, not a folder. Choose the folder that contains the ${role ?? "image"} data. ${expected}`);
 
-  const walk: Walk = { root, rels: [], topDirs: [], skipped: [], visited: new Set([await realpath(root)]) };
+  const walk: Walk = { root, rels: [], arrays: [], topDirs: [], skipped: [], visited: new Set([await realpath(root)]) };
   await walkDir(walk, root, "");
   walk.rels.sort(compareCodePoints);
+  walk.arrays.sort(compareCodePoints);
 
+  const kind = opts.arrays && walk.arrays.length > 0 ? "tensors" : "images";
+  if (kind === "tensors" && walk.rels.length > 0) {
+    throw new DataError(
+      `${Where} holds both images (e.g. ${walk.rels[0]}) and NumPy arrays (e.g. ${walk.arrays[0]}). Keep one kind per folder: images for an image model, .npy/.npz files for any model.`,
+    );
+  }
+  if (kind === "tensors") walk.rels = walk.arrays;
   if (walk.rels.length === 0) {
     const unreadable = walk.skipped.length ? ` ${walk.skipped.length} entries could not be read, e.g. ${walk.skipped[0].file}: ${walk.skipped[0].reason}.` : "";
-    throw new DataError(`No images found in ${root}. ${EXPECTED}${unreadable}`);
+    const empty = role === "calibration" || role === "evaluation" ? `${Where} is empty: no images found in it` : `No images found in ${root}`;
+    throw new DataError(`${empty}. ${expected}${unreadable}`);
   }
 
-  const { classes, labelOf } = await resolveLabels(root, walk);
+  const { classes, labelOf } = await resolveLabels(root, walk, opts.labels);
   let files = walk.rels.map((rel) => ({ path: path.join(root, ...rel.split("/")), rel, label: labelOf(rel) }));
   if (opts.limit !== undefined) files = pickSubset(files, opts.limit, opts.seed ?? 0);
-  return { root, files, classes, skipped: walk.skipped };
+  return { root, kind, role, files, classes, skipped: walk.skipped };
 }
 
 interface Walk {
   root: string;
   rels: string[];
+  /** .npy/.npz files, listed apart: a folder is either images or arrays */
+  arrays: string[];
   /** names of the non-hidden folders directly under the root (candidate class folders) */
   topDirs: string[];
   skipped: Skipped[];
@@ -120,6 +155,8 @@ async function walkDir(w: Walk, abs: string, rel: string): Promise<void> {
       await walkDir(w, childAbs, childRel);
     } else if (isFile && isImageName(entry.name)) {
       w.rels.push(childRel);
+    } else if (isFile && ARRAY_EXTENSIONS.has(path.extname(entry.name).toLowerCase())) {
+      w.arrays.push(childRel);
     }
   }
 }
@@ -135,10 +172,11 @@ function isImageName(name: string): boolean {
  * Class folders means: no image directly at the root and at least two sub-folders; a single sub-folder
  * is more likely "images/" than a one-class dataset.
  */
-async function resolveLabels(root: string, w: Walk): Promise<{ classes: string[]; labelOf: (rel: string) => number | null }> {
+async function resolveLabels(root: string, w: Walk, labelsFile?: string): Promise<{ classes: string[]; labelOf: (rel: string) => number | null }> {
   const classesTxt = await readOptional(path.join(root, "classes.txt"));
-  const labelsTxt = await readOptional(path.join(root, "labels.txt"));
-  const listed = labelsTxt === null ? [] : parseLabelsTxt(labelsTxt, "labels.txt");
+  const labelsName = labelsFile === undefined ? "labels.txt" : path.resolve(labelsFile);
+  const labelsTxt = labelsFile === undefined ? await readOptional(path.join(root, "labels.txt")) : await readLabelsFile(labelsName);
+  const listed = labelsTxt === null ? [] : parseLabelsTxt(labelsTxt, labelsName);
 
   const folderClasses = w.topDirs.length >= 2 && w.rels.every((r) => r.includes("/")) ? [...w.topDirs].sort(compareCodePoints) : null;
   const namesInLabels = [...new Set(listed.flatMap((l) => (typeof l.label === "string" ? [l.label] : [])))].sort(compareCodePoints);
@@ -146,10 +184,10 @@ async function resolveLabels(root: string, w: Walk): Promise<{ classes: string[]
   const index = new Map(classes.map((c, i) => [c, i]));
 
   const fromFile = new Map<string, number>();
-  for (const l of listed) fromFile.set(l.rel, resolveLabel(l, index, classes.length));
+  for (const l of listed) fromFile.set(l.rel, resolveLabel(l, index, classes.length, labelsName));
   if (listed.length > 0 && !w.rels.some((r) => fromFile.has(r))) {
     throw new DataError(
-      `labels.txt lists ${listed.length} images but none of them is in ${root}, e.g. "${listed[0].rel}". Paths must be relative to that folder, e.g. "${w.rels[0]}".`,
+      `${labelsName} lists ${listed.length} images but none of them is in ${root}, e.g. "${listed[0].rel}". Paths must be relative to that folder, e.g. "${w.rels[0]}".`,
     );
   }
 
@@ -170,16 +208,24 @@ async function resolveLabels(root: string, w: Walk): Promise<{ classes: string[]
   return { classes, labelOf };
 }
 
-function resolveLabel(l: LabelLine, index: Map<string, number>, classCount: number): number {
+function resolveLabel(l: LabelLine, index: Map<string, number>, classCount: number, file: string): number {
   if (typeof l.label === "string") {
     const i = index.get(l.label);
-    if (i === undefined) throw new DataError(`labels.txt line ${l.line}: class "${l.label}" is not a known class (${[...index.keys()].slice(0, 10).join(", ")}${index.size > 10 ? ", ..." : ""}). Fix the name or add it to classes.txt.`);
+    if (i === undefined) throw new DataError(`${file} line ${l.line}: class "${l.label}" is not a known class (${[...index.keys()].slice(0, 10).join(", ")}${index.size > 10 ? ", ..." : ""}). Fix the name or add it to classes.txt.`);
     return i;
   }
   if (classCount > 0 && l.label >= classCount) {
-    throw new DataError(`labels.txt line ${l.line}: label ${l.label} is out of range; there are ${classCount} classes (0 to ${classCount - 1}).`);
+    throw new DataError(`${file} line ${l.line}: label ${l.label} is out of range; there are ${classCount} classes (0 to ${classCount - 1}).`);
   }
   return l.label;
+}
+
+async function readLabelsFile(file: string): Promise<string> {
+  try {
+    return await readFile(file, "utf8");
+  } catch (e) {
+    throw new DataError(`The labels file ${file} cannot be read (${errorCode(e)}). Choose an existing file of "relative/path label" lines.`);
+  }
 }
 
 async function readOptional(file: string): Promise<string | null> {

@@ -5,7 +5,7 @@ import type { ModelSummary } from "../../../shared/types.ts";
 import { describeBounds } from "./activations.ts";
 import { attribute, constantNodeValue, isDefaultDomain, tensorInfoOf } from "./graph.ts";
 import { formatBytes, loadModel, type LoadedModel } from "./model-io.ts";
-import { prepareModel, type PreparedModel } from "./prepare.ts";
+import { inputStride, prepareModel, type PreparedModel } from "./prepare.ts";
 import { isFloatType, tensorElementCount } from "./tensor.ts";
 
 /** Default-domain operators seen in CNN classifiers; anything else is reported, not refused. */
@@ -38,15 +38,15 @@ export function summarize(loaded: LoadedModel, prepared: PreparedModel): ModelSu
 
   if (inputs.length > 1) {
     warnings.push(
-      `The model has ${inputs.length} inputs (${inputs.map((i) => `"${i.name}"`).join(", ")}); Nibble feeds images to the first one only and cannot fill the others.`,
+      `The model has ${inputs.length} inputs (${inputs.map((i) => `"${i.name}"`).join(", ")}); a folder of images cannot fill them all. Calibrate and evaluate it with a folder of .npz files holding one array per input, named after it.`,
     );
   }
   const input = prepared.input;
-  if (input.elemType !== "float32") warnings.push(`The input "${input.name}" takes ${input.elemType} values; Nibble feeds float32 images.`);
+  if (input.elemType !== "float32") warnings.push(`The input "${input.name}" takes ${input.elemType} values; images feed float32, so calibrate it with a folder of .npy or .npz files.`);
   if (input.layout === null) {
     warnings.push(`Nibble cannot tell whether input "${input.name}" [${input.shape.join(", ")}] is NCHW or NHWC; it expects 4 dimensions with 1, 3 or 4 channels.`);
   } else if (input.height === null || input.width === null) {
-    warnings.push(`The input "${input.name}" has no fixed height and width; choose a resize and crop size in the preprocessing settings.`);
+    warnings.push(`The input "${input.name}" takes any height and width: choose the size to feed (--input-size HxW, or the input size on the Model screen), a multiple of ${inputStride(prepared)}. The exported model keeps its dynamic size.`);
   }
   if (layers.length === 0) {
     warnings.push("Nibble found no layer to quantize (no Conv, Gemm or MatMul with constant float32 weights).");
@@ -79,14 +79,16 @@ export function summarize(loaded: LoadedModel, prepared: PreparedModel): ModelSu
   return {
     path: loaded.path,
     fileBytes: loaded.fileBytes,
-    irVersion: loaded.irVersion,
-    opsets: loaded.model.opsetImport.map((o) => ({ domain: o.domain || "ai.onnx", version: Number(o.version) })),
+    irVersion: loaded.declared.irVersion,
+    opsets: loaded.declared.opsets,
     producer: [loaded.model.producerName, loaded.model.producerVersion].filter(Boolean).join(" "),
     inputs,
     outputs: graph.output.map(tensorInfoOf),
     params: floatParams(graph),
     layout: input.layout,
     inputSize: input.height !== null && input.width !== null ? [input.height, input.width] : null,
+    dynamicInputSize: input.dynamicSize,
+    inputStride: inputStride(prepared),
     layers,
     foldedBatchNorms: prepared.foldedBatchNorms,
     warnings,

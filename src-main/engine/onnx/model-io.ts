@@ -1,6 +1,8 @@
 // Loading and saving .onnx files. Loading is where untrusted bytes enter the app, so it validates
-// everything later stages rely on (opset, graph order, tensor sizes, external data paths) and turns
-// every failure into a ModelError that names the file and says what to do.
+// everything later stages rely on (opset, graph order, tensor sizes, external data paths, finite
+// parameters, allocatable inputs) and turns every failure into a ModelError that names the file and
+// says what to do. It also brings every model to the one form later stages assume: operator set 21,
+// and initializers that are constants, not graph inputs.
 import { clearField, fromBinary, toBinary } from "@bufbuild/protobuf";
 import {
   ModelProtoSchema,
@@ -16,7 +18,9 @@ import { open, realpath, rename, stat, unlink, type FileHandle } from "node:fs/p
 import path from "node:path";
 import { ModelError } from "./errors.ts";
 import { findOrderProblem } from "./graph.ts";
+import { convertToTargetOpset, TARGET_OPSET, type ConversionResult } from "./opset/index.ts";
 import { rawByteLength, tensorElementCount, tensorStorageProblem, MAX_TENSOR_ELEMENTS } from "./tensor.ts";
+import { inputProblem, parameterProblem } from "./validate.ts";
 
 export const MIN_OPSET = 7;
 export const MAX_OPSET = 21;
@@ -27,14 +31,21 @@ const PROTOBUF_LIMIT = 2 ** 31 - 1;
 export interface LoadedModel {
   /** Absolute path of the .onnx file. */
   path: string;
+  /** The model converted to operator set 21, with no initializer listed as a graph input. */
   model: ModelProto;
   /** Size of the .onnx file itself. */
   fileBytes: number;
   /** Bytes read from external data files into the tensors (they are now inline). */
   externalBytes: number;
+  /** IR version of `model` (at least 10 once converted). */
   irVersion: number;
-  /** Version of the default ("" / "ai.onnx") operator set. */
+  /** Version of the default ("" / "ai.onnx") operator set of `model`: always TARGET_OPSET. */
   opset: number;
+  /** What the file itself declares, before conversion: what inspect shows. */
+  declared: { irVersion: number; opset: number; opsets: { domain: string; version: number }[] };
+  /** Names of the initializers the file also listed as graph inputs (now constants only). */
+  initializerInputs: string[];
+  conversion: ConversionResult;
   /** Facts worth showing the user that do not stop us, e.g. an old IR version. */
   notes: string[];
 }
@@ -69,7 +80,65 @@ export async function loadModel(file: string, options: LoadOptions = {}): Promis
   if (order) {
     throw new ModelError(`"${abs}" has a broken graph: ${order}. The file is damaged or was not saved completely; export it again.`, { file: abs });
   }
-  return { path: abs, model, fileBytes: bytes.length, externalBytes, irVersion, opset, notes };
+  const parameters = parameterProblem(model);
+  if (parameters) throw new ModelError(`"${abs}" is damaged: ${parameters.reason}. ${parameters.todo}`, { file: abs });
+  const input = inputProblem(model);
+  if (input) throw new ModelError(`"${abs}" cannot be run: ${input.reason}. ${input.todo}`, { file: abs });
+  const declared = { irVersion, opset, opsets: model.opsetImport.map((o) => ({ domain: o.domain || "ai.onnx", version: Number(o.version) })) };
+  const initializerInputs = constantInitializers(model);
+  if (initializerInputs.length > 0) notes.push(initializerInputsNote(model, initializerInputs.length));
+  const conversion = convert(model, abs, opset);
+  notes.push(...conversionNotes(conversion));
+  return { path: abs, model, fileBytes: bytes.length, externalBytes, irVersion: Number(model.irVersion), opset: TARGET_OPSET, declared, initializerInputs, conversion, notes };
+}
+
+function convert(model: ModelProto, file: string, opset: number): ConversionResult {
+  try {
+    return convertToTargetOpset(model, { file });
+  } catch (err) {
+    // a tensor a rule reads holds the wrong type (tensor.ts says which): the file's fault, named here
+    if (err instanceof ModelError && err.file === undefined) {
+      throw new ModelError(`"${file}" cannot be converted from ONNX operator set ${opset} to ${TARGET_OPSET}: ${err.message} The file is damaged; export it again.`, { file, cause: err });
+    }
+    throw err;
+  }
+}
+
+/**
+ * Removes from the graph inputs every name that is also an initializer, and returns those names. Before
+ * IR version 4 every initializer had to be listed as an input too, and exporters kept doing it long
+ * after (PyTorch 1.2 still did); onnxruntime then treats each as an input the caller may override,
+ * which keeps it from folding constants and fusing layers. Weights a caller replaces at run time would
+ * bypass the quantization anyway, so in Nibble an initializer is always a constant.
+ */
+function constantInitializers(model: ModelProto): string[] {
+  const graph = model.graph!;
+  const initializers = new Set(graph.initializer.map((t) => t.name));
+  const listed = graph.input.filter((v) => initializers.has(v.name)).map((v) => v.name);
+  if (listed.length === 0) return listed;
+  graph.input = graph.input.filter((v) => !initializers.has(v.name));
+  // IR 4 is the first version that allows an initializer that is not an input
+  if (model.irVersion < 4n) model.irVersion = 4n;
+  return listed;
+}
+
+function initializerInputsNote(model: ModelProto, count: number): string {
+  const inputs = model.graph!.input.map((v) => `"${v.name}"`).join(", ");
+  return (
+    `The file also lists its ${count} stored tensors (weights and constants) as graph inputs, as exporters did before ONNX IR version 4. ` +
+    `Nibble treats them as the constants they are, so onnxruntime can fold and fuse them; the exported model's inputs are ${inputs} only.`
+  );
+}
+
+// Silent when only the version number changed: nothing in the model did.
+function conversionNotes(c: ConversionResult): string[] {
+  if (c.rewritten.size === 0) return c.notes;
+  const rewritten = [...c.rewritten].map(([op, n]) => (n > 1 ? `${op} (${n}x)` : op)).join(", ");
+  return [
+    `The model uses ONNX operator set ${c.from}; Nibble converted it to ${TARGET_OPSET}, which the 4-bit format needs, ` +
+      `rewriting ${rewritten} (the other operators mean the same at ${TARGET_OPSET}).`,
+    ...c.notes,
+  ];
 }
 
 /** Signatures of files people pick by mistake. No ONNX file starts with them: none is a valid first ModelProto field. */

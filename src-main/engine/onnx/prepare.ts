@@ -57,6 +57,8 @@ export interface ModelInput extends TensorInfo {
   width: number | null;
   /** Batch size when the model fixes it; such a model must be fed exactly that many images. */
   fixedBatch: number | null;
+  /** An image input whose height or width the model leaves open: the user chooses the size fed. */
+  dynamicSize: boolean;
 }
 
 /** A ModelInput whose geometry is fully known. */
@@ -75,6 +77,8 @@ export interface PreparedModel {
   model: ModelProto;
   /** The first real graph input (initializers listed as inputs are skipped). */
   input: ModelInput;
+  /** Every real graph input, in graph order (input is the first). */
+  inputs: ModelInput[];
   /** The first graph output (the logits of a classifier). */
   output: string;
   /** Size of the original model: file plus external data. */
@@ -102,15 +106,16 @@ export function prepareModel(loaded: LoadedModel): PreparedModel {
     ...bn.unfolded.map((u) => `BatchNormalization "${u.name}" was not folded: ${u.reason}. It stays in float and its output is not quantized.`),
   ];
   const index = indexGraph(graph);
-  const inputValue = graph.input.find((v) => v.name === index.inputs[0]);
-  if (!inputValue) {
+  const inputs = index.inputs.map((name) => describeInput(index, tensorInfoOf(graph.input.find((v) => v.name === name)!)));
+  if (inputs.length === 0) {
     throw new ModelError(`"${loaded.path}" has no input to feed images to (all its inputs are constants). Check that you chose the right file.`, { file: loaded.path });
   }
   const layers = findLayers(index, loaded.opset, notes);
   return {
     source: loaded,
     model,
-    input: describeInput(index, tensorInfoOf(inputValue)),
+    input: inputs[0],
+    inputs,
     output: graph.output[0].name,
     sourceBytes: loaded.fileBytes + loaded.externalBytes,
     layers,
@@ -126,21 +131,11 @@ const RUNTIME_DOMAINS = new Set(["", "ai.onnx", "ai.onnx.ml", "com.microsoft", "
 
 /**
  * Refuses, with a ModelError naming the file, what onnxruntime would otherwise reject later with its own
- * wording: more than one real input (Nibble feeds images to one) and operators from custom domains
- * (unless the model itself defines them as functions).
+ * wording: operators from custom domains (unless the model itself defines them as functions).
  */
 export function requireRunnable(prepared: PreparedModel): void {
   const file = prepared.source.path;
   const graph = prepared.model.graph!;
-  const initializers = new Set(graph.initializer.map((t) => t.name));
-  const inputs = graph.input.filter((v) => !initializers.has(v.name)).map((v) => v.name);
-  if (inputs.length > 1) {
-    throw new ModelError(
-      `"${file}" has ${inputs.length} inputs (${inputs.map((n) => `"${n}"`).join(", ")}); Nibble feeds images to one input and cannot fill ` +
-        `${inputs.slice(1).map((n) => `"${n}"`).join(", ")}. Export the model with a single image input (make the other inputs constants).`,
-      { file },
-    );
-  }
   const local = new Set(prepared.model.functions.map((f) => `${f.domain}:${f.name}`));
   const foreign = [...new Set(graph.node.filter((n) => !RUNTIME_DOMAINS.has(n.domain) && !local.has(`${n.domain}:${n.opType}`)).map((n) => `${n.domain}:${n.opType}`))];
   if (foreign.length > 0) {
@@ -152,18 +147,76 @@ export function requireRunnable(prepared: PreparedModel): void {
   }
 }
 
-/** The input geometry the data pipeline needs; a ModelError when the model does not fix it or cannot run. */
-export function requireImageInput(prepared: PreparedModel): ImageInput {
+const TENSOR_FOLDER_HINT = "Calibrate and evaluate it with a folder of .npy or .npz files instead (see nibble --help, non-image data).";
+
+/**
+ * The input geometry an image folder needs; a ModelError when images cannot feed the model. `inputSize` ([H, W])
+ * is the size the user chose for a model whose height and width are open; it must match a model's fixed size.
+ */
+export function requireImageInput(prepared: PreparedModel, inputSize?: readonly [number, number]): ImageInput {
   requireRunnable(prepared);
-  const { name, layout, channels, height, width, fixedBatch, shape } = prepared.input;
-  if (layout === null || channels === null || height === null || width === null) {
+  const file = prepared.source.path;
+  const quoted = (names: string[]) => names.map((n) => `"${n}"`).join(", ");
+  if (prepared.inputs.length > 1) {
+    const names = prepared.inputs.map((i) => i.name);
     throw new ModelError(
-      `"${prepared.source.path}" takes input "${name}" of shape [${shape.join(", ")}], which Nibble cannot read as a batch of images ` +
-        `(it needs [N, C, H, W] or [N, H, W, C] with 1, 3 or 4 channels and a fixed height and width). Re-export the model with a fixed input size.`,
-      { file: prepared.source.path },
+      `"${file}" has ${names.length} inputs (${quoted(names)}); a folder of images fills only one and cannot fill ${quoted(names.slice(1))}. ` +
+        `Use a folder of .npz files, each holding one array per input named after it (${quoted(names)}).`,
+      { file },
+    );
+  }
+  const { name, layout, channels, fixedBatch, shape, elemType } = prepared.input;
+  if (elemType !== "float32") {
+    throw new ModelError(`"${file}" takes input "${name}" as ${elemType} values, not float32 images. ${TENSOR_FOLDER_HINT}`, { file });
+  }
+  if (layout === null || channels === null) {
+    throw new ModelError(
+      `"${file}" takes input "${name}" of shape [${shape.join(", ")}], which Nibble cannot read as a batch of images ` +
+        `(it needs [N, C, H, W] or [N, H, W, C] with 1, 3 or 4 channels). ${TENSOR_FOLDER_HINT}`,
+      { file },
+    );
+  }
+  const { height, width } = prepared.input;
+  if (inputSize) {
+    const [h, w] = inputSize;
+    if ((height !== null && height !== h) || (width !== null && width !== w)) {
+      throw new ModelError(
+        `The input size ${h}x${w} does not fit "${file}": its input "${name}" is fixed at ${height ?? "any"}x${width ?? "any"} (height x width). ` +
+          `${height !== null && width !== null ? "Leave the input size empty for this model." : `Choose a size with ${height !== null ? `height ${height}` : `width ${width}`}.`}`,
+        { file },
+      );
+    }
+    return { name, layout, channels, height: h, width: w, fixedBatch };
+  }
+  if (height === null || width === null) {
+    const stride = inputStride(prepared);
+    throw new ModelError(
+      `"${file}" takes images of any size (input "${name}" [${shape.join(", ")}]), so Nibble needs to know which size to feed. ` +
+        `Choose one: --input-size HxW on the command line, or the input size on the Model screen (a multiple of ${stride}, close to your images' size).`,
+      { file },
     );
   }
   return { name, layout, channels, height, width, fixedBatch };
+}
+
+const STRIDED = new Set(["Conv", "MaxPool", "AveragePool", "LpPool"]);
+
+/**
+ * How much the model downsamples its first input: the largest product of Conv/pool strides on any path from it.
+ * A dynamic-size input should be a multiple of this (feature pyramids add maps of different strides). At least 1.
+ */
+export function inputStride(prepared: PreparedModel): number {
+  const scale = new Map<string, number>([[prepared.input.name, 1]]);
+  let largest = 1;
+  for (const node of prepared.model.graph!.node) {
+    const reached = readsOf(node).map((r) => scale.get(r)).filter((v): v is number => v !== undefined);
+    if (reached.length === 0) continue;
+    const strides = STRIDED.has(node.opType) && isDefaultDomain(node) ? (attrInts(node, "strides") ?? [1]) : [1];
+    const s = Math.max(...reached) * Math.max(...strides);
+    largest = Math.max(largest, s);
+    for (const o of node.output) scale.set(o, s);
+  }
+  return largest;
 }
 
 /** What describeLayer can tell from the node alone, before looking at neighbours. */
@@ -329,12 +382,15 @@ function describeInput(index: GraphIndex, info: TensorInfo): ModelInput {
     return typeof d === "number" && d > 0 ? d : null;
   };
   const [c, h, w] = layout === "NCHW" ? [1, 2, 3] : [3, 1, 2];
+  const height = layout ? dim(h) : null;
+  const width = layout ? dim(w) : null;
   return {
     ...info,
     layout,
     channels: layout ? dim(c) : null,
-    height: layout ? dim(h) : null,
-    width: layout ? dim(w) : null,
+    height,
+    width,
     fixedBatch: info.shape.length > 0 ? dim(0) : null,
+    dynamicSize: layout !== null && (height === null || width === null),
   };
 }

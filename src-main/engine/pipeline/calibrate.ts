@@ -6,13 +6,13 @@ import type { ModelProto } from "onnx-buf";
 import { StaticStats, type StatsArrays } from "../quant/stats.ts";
 import { ChannelHistograms } from "./histogram.ts";
 import { StageProgress, throwIfAborted, type ProgressListener } from "./progress.ts";
-import { closeSession, openSession, runBatch, tensorData, type InputGeometry, type ort } from "./runtime.ts";
+import { closeSession, openSession, runFeeds, tensorData, type Feeds, type ort } from "./runtime.ts";
 import { buildStatsModel, type Moment, type StatsTap } from "./stats-graph.ts";
 import type { TensorStatistics } from "./statistics.ts";
 import { encodeModel } from "../onnx/model-io.ts";
 
 export interface CalibrationBatch {
-  data: Float32Array;
+  feeds: Feeds;
   count: number;
 }
 
@@ -24,7 +24,6 @@ const SAMPLE_IMAGES = 64;
 export interface CalibrationInput {
   /** the prepared FP32 model */
   model: ModelProto;
-  geometry: InputGeometry;
   /** layer outputs to reduce; per-channel ones are conv outputs [N, C, ...spatial] */
   taps: StatsTap[];
   images: number;
@@ -104,13 +103,13 @@ export async function collectStatistics(input: CalibrationInput): Promise<Map<st
     const iterator = input.batches[Symbol.asyncIterator]();
     let next = await iterator.next();
     // onnxruntime runs batch k+1 on its own threads while this thread reduces batch k
-    let pending = next.done ? null : runBatch(session, input.geometry, next.value.data, next.value.count, fetchesFor(0));
+    let pending = next.done ? null : runFeeds(session, next.value.feeds, fetchesFor(0));
     while (pending && !next.done) {
       const count = next.value.count;
       const out = await pending;
       throwIfAborted(input.signal);
       next = await iterator.next();
-      pending = next.done ? null : runBatch(session, input.geometry, next.value.data, next.value.count, fetchesFor(done + count));
+      pending = next.done ? null : runFeeds(session, next.value.feeds, fetchesFor(done + count));
       for (const tap of taps) {
         const dims = Array.from(out[tap.shape].data as BigInt64Array, Number);
         const spatial = dims.slice(2).reduce((a, b) => a * b, 1);

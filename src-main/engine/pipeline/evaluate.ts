@@ -1,12 +1,13 @@
 // The evaluation stage: FP32 and quantized models on the same images, paired, in one pass over the data.
 // The quantized model is always the exported file's bytes, so the numbers describe what ships.
-import type { Accuracy, Agreement } from "../../../shared/types.ts";
-import { rankOf, SqnrAccumulator, wilsonInterval } from "./metrics.ts";
+import type { Accuracy, Agreement, DetectionFidelity, OutputFidelity, TensorInfo } from "../../../shared/types.ts";
+import { DetectionAccumulator, type DetectionSettings, type DetectorOutputs } from "./detection.ts";
+import { FidelityAccumulator, rankOf, SqnrAccumulator, wilsonInterval } from "./metrics.ts";
 import { StageProgress, throwIfAborted, type ProgressListener } from "./progress.ts";
-import { closeSession, openSession, runBatch, tensorData, type InputGeometry } from "./runtime.ts";
+import { closeSession, openSession, runFeeds, tensorData, tensorValues, type Feeds } from "./runtime.ts";
 
 export interface EvalBatch {
-  data: Float32Array;
+  feeds: Feeds;
   count: number;
   labels: Int32Array;
 }
@@ -24,16 +25,22 @@ export interface EvaluationResult {
   agreement: Agreement | null;
   /** per tapped tensor, SQNR of the quantized model's value against FP32's */
   sqnr: Map<string, number | null>;
+  /** each compared output against FP32 (empty when no output was compared) */
+  outputs: OutputFidelity[];
+  detection: DetectionFidelity | null;
   predictions: { fp32: Predictions; quantized: Predictions | null };
 }
 
 export interface EvaluationInput {
   fp32: Uint8Array | string;
   quantized: Uint8Array | string | null;
-  /** FP32 predictions from an earlier pass over the same images; skips the FP32 model */
+  /** FP32 predictions from an earlier pass over the same images; skips the FP32 model unless outputs are compared */
   fp32Predictions?: Predictions;
-  geometry: InputGeometry;
-  output: string;
+  /** the output ranked for top-1/top-5, or null when the model has no class output */
+  output: string | null;
+  /** outputs compared against FP32 for fidelity (needs both models) */
+  compare?: TensorInfo[];
+  detection?: { outputs: DetectorOutputs; settings: DetectionSettings } | null;
   images: number;
   batches: () => AsyncIterable<EvalBatch>;
   /** tensors present under the same name in both models, compared for per-layer SQNR */
@@ -89,7 +96,7 @@ function emptyPredictions(n: number): Predictions {
   return { top1: new Int32Array(n), top5: new Uint8Array(n), labels: new Int32Array(n).fill(-1) };
 }
 
-function record(p: Predictions, at: number, logits: Float32Array, count: number, labels: Int32Array): void {
+function record(p: Predictions, at: number, logits: ArrayLike<number>, count: number, labels: Int32Array): void {
   const k = logits.length / count;
   for (let i = 0; i < count; i++) {
     const r = rankOf(logits, i * k, k, labels[i]);
@@ -101,23 +108,36 @@ function record(p: Predictions, at: number, logits: Float32Array, count: number,
 
 export async function evaluate(input: EvaluationInput): Promise<EvaluationResult> {
   const taps = input.taps ?? [];
-  const fp32Session = input.fp32Predictions && taps.length === 0 ? null : await openSession(input.fp32);
+  const compare = input.quantized ? (input.compare ?? []) : [];
+  const det = input.quantized ? (input.detection ?? null) : null;
+  const needFp32 = !input.fp32Predictions || taps.length > 0 || compare.length > 0 || det !== null;
+  const fp32Session = needFp32 ? await openSession(input.fp32) : null;
   const quantSession = input.quantized ? await openSession(input.quantized) : null;
   const fp32 = input.fp32Predictions ?? emptyPredictions(input.images);
   const quant = quantSession ? emptyPredictions(input.images) : null;
   const sqnr = new Map(taps.map((t) => [t, new SqnrAccumulator()]));
+  const fidelity = new Map(compare.map((o) => [o.name, new FidelityAccumulator()]));
+  const detection = det ? new DetectionAccumulator(det.outputs, det.settings) : null;
   const progress = new StageProgress(quantSession ? "evaluate" : "fp32", input.images, input.onProgress);
-  const outputs = [input.output, ...taps];
+  const outputs = [...new Set([...(input.output ? [input.output] : []), ...taps, ...compare.map((o) => o.name), ...(det ? [det.outputs.scores, det.outputs.boxes] : [])])];
   let at = 0;
   try {
     for await (const batch of input.batches()) {
       throwIfAborted(input.signal);
       // one model at a time: on two cores concurrent runs only contend
-      const ref = fp32Session ? await runBatch(fp32Session, input.geometry, batch.data, batch.count, outputs) : null;
-      const q = quantSession ? await runBatch(quantSession, input.geometry, batch.data, batch.count, outputs) : null;
-      if (ref && !input.fp32Predictions) record(fp32, at, tensorData(ref[input.output]), batch.count, batch.labels);
-      if (q && quant) record(quant, at, tensorData(q[input.output]), batch.count, batch.labels);
-      if (ref && q) for (const [t, acc] of sqnr) acc.add(tensorData(ref[t]), tensorData(q[t]));
+      const ref = fp32Session ? await runFeeds(fp32Session, batch.feeds, outputs) : null;
+      const q = quantSession ? await runFeeds(quantSession, batch.feeds, outputs) : null;
+      if (input.output && ref && !input.fp32Predictions) record(fp32, at, tensorValues(ref[input.output]), batch.count, batch.labels);
+      if (input.output && q && quant) record(quant, at, tensorValues(q[input.output]), batch.count, batch.labels);
+      if (!input.output) for (const p of quant ? [fp32, quant] : [fp32]) p.labels.set(batch.labels, at);
+      if (ref && q) {
+        for (const [t, acc] of sqnr) acc.add(tensorData(ref[t]), tensorData(q[t]));
+        for (const [name, acc] of fidelity) acc.add(tensorValues(ref[name]), tensorValues(q[name]), batch.count);
+        if (det && detection) {
+          const pick = (o: typeof ref) => ({ scores: tensorValues(o[det.outputs.scores]), boxes: tensorValues(o[det.outputs.boxes]) });
+          detection.add(pick(ref), pick(q), batch.count, ref[det.outputs.scores].dims);
+        }
+      }
       at += batch.count;
       progress.update(at);
     }
@@ -127,11 +147,14 @@ export async function evaluate(input: EvaluationInput): Promise<EvaluationResult
   const trim = (p: Predictions): Predictions => ({ top1: p.top1.subarray(0, at), top5: p.top5.subarray(0, at), labels: p.labels.subarray(0, at) });
   const fp32Final = trim(fp32);
   const quantFinal = quant ? trim(quant) : null;
+  const unranked = (a: Accuracy): Accuracy => (input.output ? a : { ...a, labelled: 0, top1: null, top5: null, top1Interval: null, top5Interval: null });
   return {
-    fp32: accuracyOf(fp32Final),
-    quantized: quantFinal ? accuracyOf(quantFinal) : null,
-    agreement: quantFinal ? agreementOf(fp32Final, quantFinal) : null,
+    fp32: unranked(accuracyOf(fp32Final)),
+    quantized: quantFinal ? unranked(accuracyOf(quantFinal)) : null,
+    agreement: quantFinal && input.output ? agreementOf(fp32Final, quantFinal) : null,
     sqnr: new Map([...sqnr].map(([t, acc]) => [t, acc.db()])),
+    outputs: compare.map((o) => fidelity.get(o.name)!.result(o.name, o.shape)),
+    detection: detection?.result() ?? null,
     predictions: { fp32: fp32Final, quantized: quantFinal },
   };
 }

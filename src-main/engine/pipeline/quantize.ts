@@ -4,30 +4,37 @@ import { fromBinary } from "@bufbuild/protobuf";
 import { ModelProtoSchema, type ModelProto } from "onnx-buf";
 import type { LayerHistogram } from "../../../shared/engine-api.ts";
 import type { PreprocessConfig, QuantConfig, QuantReport } from "../../../shared/types.ts";
+import { imageFeeder, tensorFeeder, type FeedBatch, type Feeder } from "../data/feeds.ts";
 import { batches } from "../data/loader.ts";
-import { scanImages, type ImageSet } from "../data/scan.ts";
+import { scanImages, type DataRole, type ImageSet } from "../data/scan.ts";
 import { ModelError } from "../onnx/errors.ts";
-import { withOutputs } from "../onnx/graph.ts";
+import { tensorInfoOf, withOutputs } from "../onnx/graph.ts";
 import { encodeModel, loadModel } from "../onnx/model-io.ts";
-import { prepareModel, requireImageInput, type PreparedModel } from "../onnx/prepare.ts";
+import { inputStride, prepareModel, requireImageInput, requireRunnable, type PreparedModel } from "../onnx/prepare.ts";
 import { tensorToFloat32 } from "../onnx/tensor.ts";
+import { BATCH_SIZE, chooseBatching, relaxBatch, relaxBytes, sameAsSingles, type Batching } from "./batching.ts";
 import { collectStatistics } from "./calibrate.ts";
+import { calibrationSizeNote, heldOutCalibrationLimit, heldOutSplit, sameFolder } from "./data-notes.ts";
+import { DEFAULT_DETECTION, findDetectorOutputs, type DetectionSettings } from "./detection.ts";
 import { evaluate, type EvaluationResult, type Predictions } from "./evaluate.ts";
 import { channelView } from "./histogram.ts";
 import { exactPlacement, planLayer, type LayerPlan, type PlanLayer } from "./plan.ts";
 import { throwIfAborted, type ProgressListener } from "./progress.ts";
 import { buildReport, NIBBLE_VERSION } from "./report.ts";
-import type { InputGeometry } from "./runtime.ts";
+import { explainRuntimeFailure } from "./runtime-failure.ts";
+import { closeSession, openSession, runFeeds, type Feeds, type InputGeometry } from "./runtime.ts";
 import type { TensorStatistics } from "./statistics.ts";
 import { EXACT } from "../targets/exact.ts";
 import type { ExportResult } from "../targets/target.ts";
 
-export const BATCH_SIZE = 64;
+export { BATCH_SIZE };
 
 export interface DataSource {
   dir: string;
   limit?: number;
   seed?: number;
+  /** a labels file to use instead of the folder's labels.txt */
+  labels?: string;
 }
 
 export interface QuantizeRequest {
@@ -41,6 +48,8 @@ export interface QuantizeRequest {
   /** per-channel histograms of every quantized output on the first images, for charts and the clipped
    * fraction; on unless switched off (the percentile and MSE calibrators always histogram every image) */
   histograms?: boolean;
+  /** how detector outputs are compared (score threshold, overlaps); defaults DEFAULT_DETECTION */
+  detection?: Partial<DetectionSettings>;
   signal?: AbortSignal;
   onProgress?: ProgressListener;
 }
@@ -55,8 +64,13 @@ export interface QuantizeOutcome {
 /** Everything that does not depend on the method switches, so an ablation computes it once. */
 export interface Calibrated {
   prepared: PreparedModel;
-  geometry: InputGeometry;
+  /** the image input's geometry; null when the data are NumPy arrays */
+  geometry: InputGeometry | null;
   calibSet: ImageSet;
+  /** samples per run, and whether Nibble's runs use batch-relaxed copies of a batch-1 model */
+  batching: Batching;
+  /** plain-language notes about the data, for the report */
+  dataNotes: string[];
   statistics: Map<string, TensorStatistics>;
   weights: Map<string, { data: Float32Array; shape: number[] }>;
   timings: Record<string, number>;
@@ -64,6 +78,58 @@ export interface Calibrated {
 
 export function batchSizeFor(geometry: InputGeometry): number {
   return geometry.fixedBatch ?? BATCH_SIZE;
+}
+
+export function scanSource(src: DataSource, role: DataRole): Promise<ImageSet> {
+  return scanImages(src.dir, { limit: src.limit, seed: src.seed, role, labels: src.labels, arrays: true });
+}
+
+/** How a data set feeds the model: its images through the preprocessing, or its arrays by input name. */
+export async function openFeeder(prepared: PreparedModel, set: ImageSet, preprocess: PreprocessConfig): Promise<Feeder> {
+  if (set.kind === "tensors") {
+    requireRunnable(prepared);
+    return tensorFeeder(set, prepared.inputs);
+  }
+  return imageFeeder(set, requireImageInput(prepared, preprocess.inputSize), preprocess);
+}
+
+/** The first `n` samples of a feeder (fewer when the set is smaller), or null when it has none. */
+export async function firstSamples(feeder: Feeder, n: number, signal?: AbortSignal): Promise<FeedBatch | null> {
+  for await (const b of feeder.batches(n, signal)) return b;
+  return null;
+}
+
+/**
+ * One sample through the model before any long pass, so data the model cannot take (an input size its graph does
+ * not allow, values of the wrong kind) is refused with a message that names the folder and says what to do.
+ */
+/** The first sample of a batch, as a batch of one. */
+function firstOf(sample: FeedBatch): Feeds {
+  return Object.fromEntries(Object.entries(sample.feeds).map(([k, t]) => [k, { ...t, data: t.data.subarray(0, t.data.length / sample.count), dims: [1, ...t.dims.slice(1)] }]));
+}
+
+async function probe(prepared: PreparedModel, sample: FeedBatch, set: ImageSet, preprocess: PreprocessConfig): Promise<void> {
+  let session: Awaited<ReturnType<typeof openSession>> | null = null;
+  try {
+    session = await openSession(encodeModel(prepared.model), { quiet: true });
+    await runFeeds(session, firstOf(sample), prepared.model.graph!.output.map((o) => o.name));
+  } catch (e) {
+    const why = (e instanceof Error ? e.message : String(e)).split("\n")[0].slice(0, 300);
+    const file = prepared.source.path;
+    if (set.kind !== "tensors" && prepared.input.dynamicSize && preprocess.inputSize) {
+      const stride = inputStride(prepared);
+      const [h, w] = preprocess.inputSize;
+      const round = (v: number) => Math.max(stride, Math.round(v / stride) * stride);
+      throw new ModelError(
+        `"${file}" cannot run at input size ${h}x${w} (onnxruntime: ${why}). Choose a size whose height and width are multiples of ${stride}, e.g. ${round(h)}x${round(w)}.`,
+        { file },
+      );
+    }
+    // the data fit the model's declared inputs; if the user's own file fails on them too, the file is broken
+    throw await explainRuntimeFailure(e, file, firstOf(sample));
+  } finally {
+    await closeSession(session);
+  }
 }
 
 export function imageBatches(set: ImageSet, geometry: InputGeometry, preprocess: PreprocessConfig, signal?: AbortSignal) {
@@ -92,7 +158,6 @@ export async function calibrate(req: Omit<QuantizeRequest, "eval" | "layerErrors
   };
   const loaded = await loadModel(req.model);
   const prepared = prepareModel(loaded);
-  const geometry: InputGeometry = requireImageInput(prepared);
   const names = new Set(prepared.layers.map((l) => l.info.name));
   for (const name of Object.keys(req.config.keep)) {
     if (!names.has(name)) {
@@ -104,18 +169,25 @@ export async function calibrate(req: Omit<QuantizeRequest, "eval" | "layerErrors
   }
   lap("prepare");
   throwIfAborted(req.signal);
-  const calibSet = await scanImages(req.calib.dir, { limit: req.calib.limit, seed: req.calib.seed });
+  const calibSet = await scanSource(req.calib, "calibration");
+  const feeder = await openFeeder(prepared, calibSet, req.preprocess);
+  const sample = await firstSamples(feeder, 2, req.signal);
+  if (sample) await probe(prepared, sample, calibSet, req.preprocess);
+  const batching = await chooseBatching(prepared.model, prepared.inputs, sample);
+  lap("batching");
   // the percentile and MSE calibrators read every image's histogram (an ablation uses them without ACIQ too)
   const needHistograms = req.config.baseline !== "minmax";
   const statistics = await collectStatistics({
-    model: prepared.model,
-    geometry,
+    model: batching.relaxed ? relaxBatch(prepared.model) : prepared.model,
     taps: planLayers(prepared).map((l) => ({ tensor: l.output, perChannel: l.op === "Conv", wholeTensor: req.config.activations === "per-tensor" })),
-    images: calibSet.files.length,
-    batches: imageBatches(calibSet, geometry, req.preprocess, req.signal),
+    images: feeder.samples,
+    batches: feeder.batches(batching.batchSize, req.signal),
     histograms: needHistograms ? "all" : req.histograms === false ? "none" : "sample",
     signal: req.signal,
     onProgress: req.onProgress,
+  }).catch(async (err: unknown) => {
+    // the first time onnxruntime runs the model: a broken file is the user's to fix, not an "unexpected" error
+    throw sample ? await explainRuntimeFailure(err, loaded.path, firstOf(sample)) : err;
   });
   lap("statistics");
   const weights = new Map<string, { data: Float32Array; shape: number[] }>();
@@ -124,7 +196,8 @@ export async function calibrate(req: Omit<QuantizeRequest, "eval" | "layerErrors
     const init = inits.get(l.weight)!;
     weights.set(l.weight, { data: tensorToFloat32(init), shape: init.dims.map(Number) });
   }
-  return { prepared, geometry, calibSet, statistics, weights, timings };
+  const dataNotes = [batching.note, calibrationSizeNote(req.config, statistics)].filter((n): n is string => n !== null);
+  return { prepared, geometry: feeder.geometry, calibSet, batching, dataNotes, statistics, weights, timings };
 }
 
 export function quantizeCalibrated(
@@ -198,39 +271,116 @@ export async function evaluateQuantized(
   c: Calibrated,
   bytes: Uint8Array,
   evalSet: ImageSet,
-  req: Pick<QuantizeRequest, "preprocess" | "layerErrors" | "signal" | "onProgress">,
+  req: Pick<QuantizeRequest, "preprocess" | "layerErrors" | "signal" | "onProgress" | "detection">,
   fp32Predictions?: Predictions,
 ): Promise<EvaluationResult> {
-  const common = { geometry: c.geometry, output: c.prepared.output, signal: req.signal };
+  const feeder = await openFeeder(c.prepared, evalSet, req.preprocess);
+  const outputs = c.prepared.source.model.graph!.output.map(tensorInfoOf);
+  const classOutput = classOutputOf(c.prepared);
+  // an ablation reuses FP32's predictions: worth it only when top-1 is what the report shows
+  const labelled = evalSet.files.some((f) => f.label !== null) || evalSet.kind === "tensors";
+  const reuse = fp32Predictions !== undefined && classOutput !== null && labelled;
+  const detector = findDetectorOutputs(outputs);
+  let batchSize = c.batching.batchSize;
+  let quantized: Uint8Array = bytes;
+  let fp32: Uint8Array | string = c.prepared.source.path;
+  if (c.batching.relaxed) {
+    // the exported file keeps the user's batch of 1; its batch-relaxed copy is checked once against it
+    const sample = await firstSamples(feeder, 2, req.signal);
+    const relaxed = relaxBytes(bytes);
+    if (sample && (await sameAsSingles(bytes, relaxed, sample))) {
+      quantized = relaxed;
+      fp32 = encodeModel(relaxBatch(c.prepared.source.model));
+    } else batchSize = 1;
+  }
   const result = await evaluate({
-    ...common,
-    fp32: c.prepared.source.path,
-    quantized: bytes,
+    fp32,
+    quantized,
     fp32Predictions,
-    images: evalSet.files.length,
-    batches: () => imageBatches(evalSet, c.geometry, req.preprocess, req.signal),
+    output: classOutput,
+    compare: reuse ? [] : outputs,
+    detection: detector && !reuse ? { outputs: detector, settings: { ...DEFAULT_DETECTION, ...req.detection } } : null,
+    images: feeder.samples,
+    batches: () => feeder.batches(batchSize, req.signal),
+    signal: req.signal,
     onProgress: req.onProgress,
   });
   if (req.layerErrors === false) return result;
   const taps = [...new Set(errorTaps(c.prepared).values())];
   const sample: ImageSet = { ...evalSet, files: evalSet.files.slice(0, LAYER_ERROR_IMAGES), skipped: [] };
+  const relax = (m: ModelProto) => encodeModel(c.batching.relaxed && batchSize > 1 ? relaxBatch(m) : m);
   const errors = await evaluate({
-    ...common,
-    fp32: encodeModel(withOutputs(c.prepared.model, taps)),
-    quantized: encodeModel(withOutputs(fromBytes(bytes), taps)),
-    images: sample.files.length,
-    batches: () => imageBatches(sample, c.geometry, req.preprocess, req.signal),
+    fp32: relax(withOutputs(c.prepared.model, taps)),
+    quantized: relax(withOutputs(fromBytes(bytes), taps)),
+    output: null,
+    images: Math.min(feeder.samples, LAYER_ERROR_IMAGES),
+    batches: () => limited(feeder.batches(batchSize, req.signal, sample), LAYER_ERROR_IMAGES),
     taps,
+    signal: req.signal,
     onProgress: req.onProgress && ((p) => req.onProgress!({ ...p, message: "per-layer error" })),
   });
   return { ...result, sqnr: errors.sqnr };
+}
+
+/** The output ranked for top-1: a class vector [N, K] (or [N, K, 1, 1]) of floats; null for any other model. */
+export function classOutputOf(prepared: PreparedModel): string | null {
+  const o = prepared.model.graph!.output[0];
+  const info = tensorInfoOf(o);
+  const [, k, ...rest] = info.shape;
+  const classes = (typeof k === "number" && k > 1) || typeof k === "string";
+  return info.elemType.startsWith("float") && info.shape.length >= 2 && classes && rest.every((d) => d === 1) ? o.name : null;
+}
+
+async function* limited(source: AsyncIterable<FeedBatch>, n: number): AsyncGenerator<FeedBatch> {
+  let seen = 0;
+  for await (const b of source) {
+    if (seen >= n) return;
+    yield b;
+    seen += b.count;
+  }
+}
+
+/** The FP32 model alone on a data folder (the FP32 check): accuracy where it has a class output and labels. */
+export async function evaluateModel(req: {
+  model: string;
+  data: DataSource;
+  preprocess: PreprocessConfig;
+  signal?: AbortSignal;
+  onProgress?: ProgressListener;
+}): Promise<EvaluationResult> {
+  const prepared = prepareModel(await loadModel(req.model));
+  const set = await scanSource(req.data, "evaluation");
+  const feeder = await openFeeder(prepared, set, req.preprocess);
+  const sample = await firstSamples(feeder, 2, req.signal);
+  if (sample) await probe(prepared, sample, set, req.preprocess);
+  const batching = await chooseBatching(prepared.model, prepared.inputs, sample);
+  return evaluate({
+    fp32: encodeModel(batching.relaxed ? relaxBatch(prepared.model) : prepared.model),
+    quantized: null,
+    output: classOutputOf(prepared),
+    images: feeder.samples,
+    batches: () => feeder.batches(batching.batchSize, req.signal),
+    signal: req.signal,
+    onProgress: req.onProgress,
+  });
 }
 
 function fromBytes(bytes: Uint8Array): ModelProto {
   return fromBinary(ModelProtoSchema, bytes);
 }
 
-export async function quantize(req: QuantizeRequest): Promise<QuantizeOutcome> {
+/**
+ * The request with a calibration limit when calibration and evaluation share a folder and no limit was set: the
+ * calibration subset is then held out of the evaluation (heldOutSplit), so evaluation never sees its images.
+ */
+export async function withHeldOut<T extends { calib: DataSource }>(req: T, evalSource: DataSource | null): Promise<T> {
+  if (!evalSource || req.calib.limit !== undefined || !(await sameFolder(req.calib.dir, evalSource.dir))) return req;
+  const all = await scanSource(req.calib, "calibration");
+  return { ...req, calib: { ...req.calib, limit: heldOutCalibrationLimit(all.files.length) } };
+}
+
+export async function quantize(request: QuantizeRequest): Promise<QuantizeOutcome> {
+  const req = await withHeldOut(request, request.eval);
   const c = await calibrate(req);
   let t = performance.now();
   throwIfAborted(req.signal);
@@ -241,9 +391,13 @@ export async function quantize(req: QuantizeRequest): Promise<QuantizeOutcome> {
   let evaluation: EvaluationResult | null = null;
   let evalSet: ImageSet | null = null;
   if (req.eval) {
-    evalSet = await scanImages(req.eval.dir, { limit: req.eval.limit, seed: req.eval.seed });
-    evaluation = await evaluateQuantized(c, bytes, evalSet, req);
-    c.timings.evaluate = (performance.now() - t) / 1000;
+    const split = await heldOutSplit(c.calibSet, await scanSource(req.eval, "evaluation"));
+    evalSet = split.set;
+    if (split.note) c.dataNotes.push(split.note);
+    if (evalSet.files.length > 0) {
+      evaluation = await evaluateQuantized(c, bytes, evalSet, req);
+      c.timings.evaluate = (performance.now() - t) / 1000;
+    }
   }
   const report = await buildReport({ request: req, calibrated: c, plans, exported, bytes, evaluation, evalSet, errorTaps: errorTaps(c.prepared) });
   return { report, bytes, histograms: layerHistograms(c, plans) };

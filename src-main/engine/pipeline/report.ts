@@ -113,7 +113,7 @@ export async function buildReport(input: ReportInput): Promise<QuantReport> {
     theoreticalBits += 32 * init.dims.reduce((a, b) => a * Number(b), 1);
   }
   const fp32Bytes = c.prepared.sourceBytes;
-  const warnings = [...c.prepared.notes, ...input.exported.notes];
+  const warnings = [...c.prepared.notes, ...input.exported.notes, ...c.dataNotes];
   const skippedCalib = c.calibSet.skipped;
   if (skippedCalib.length) warnings.push(`${skippedCalib.length} calibration file(s) could not be read and were skipped.`);
   // Skipped folders and broken links never were in `files`; only undecodable files reduce the count.
@@ -125,7 +125,7 @@ export async function buildReport(input: ReportInput): Promise<QuantReport> {
     model: { path: input.request.model, sha256: await sha256File(input.request.model) },
     calibration: { dir: c.calibSet.root, images: calibImages, skipped: skippedCalib, sha256: await hashImageSet(c.calibSet) },
     evaluation: input.evalSet
-      ? { dir: input.evalSet.root, images: evaluation?.fp32.images ?? 0, skipped: input.evalSet.skipped, sha256: await hashImageSet(input.evalSet) }
+      ? { dir: input.evalSet.root, images: evaluation?.fp32.images ?? 0, skipped: input.evalSet.skipped, sha256: await hashImageSet(input.evalSet), ...(evaluation ? {} : { measured: false }) }
       : null,
     preprocess: input.request.preprocess,
     config: input.request.config,
@@ -133,6 +133,8 @@ export async function buildReport(input: ReportInput): Promise<QuantReport> {
     fp32: evaluation?.fp32 ?? null,
     quantized: evaluation?.quantized ?? null,
     agreement: evaluation?.agreement ?? null,
+    outputs: evaluation?.outputs.length ? evaluation.outputs : null,
+    detection: evaluation?.detection ?? null,
     size: { fp32Bytes, quantBytes: bytes.length, theoreticalBytes: Math.ceil(theoreticalBits / 8), ratio: fp32Bytes / bytes.length },
     layers: plans.map((p) => layerReport(p, c, input.exported, evaluation, input.errorTaps.get(p.layer.name))),
     timings: c.timings,

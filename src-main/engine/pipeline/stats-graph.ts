@@ -5,7 +5,7 @@ import { clone, create } from "@bufbuild/protobuf";
 import { AttributeProtoSchema, AttributeProto_AttributeType, ModelProtoSchema, NodeProtoSchema, type ModelProto, type NodeProto } from "onnx-buf";
 import { nameGenerator, tensorOutput } from "../onnx/graph.ts";
 import { int64Tensor } from "../onnx/tensor.ts";
-import { upgradeOpset } from "./upgrade-opset.ts";
+import { upgradeOpset } from "../onnx/opset/index.ts";
 
 export const MOMENTS = ["min", "max", "mean", "l1", "ss"] as const;
 export type Moment = (typeof MOMENTS)[number];

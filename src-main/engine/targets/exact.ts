@@ -6,7 +6,7 @@ import { AttributeProtoSchema, AttributeProto_AttributeType, ModelProtoSchema, N
 import { nameGenerator } from "../onnx/graph.ts";
 import { float32Tensor, int64Tensor, packedIntTensor } from "../onnx/tensor.ts";
 import type { ActivationPlan, LayerPlan, WeightPlan } from "../pipeline/plan.ts";
-import { upgradeOpset } from "../pipeline/upgrade-opset.ts";
+import { upgradeOpset } from "../onnx/opset/index.ts";
 import type { ExportedLayer, ExportInput, ExportResult, Target } from "./target.ts";
 
 type IntType = "INT4" | "UINT4" | "INT8" | "UINT8";

@@ -8,7 +8,7 @@ import { AttributeProtoSchema, AttributeProto_AttributeType, ModelProtoSchema, N
 import { nameGenerator } from "../onnx/graph.ts";
 import { float32Tensor, int32Tensor, packedIntTensor, tensorToFloat32 } from "../onnx/tensor.ts";
 import type { ActivationPlan, LayerPlan } from "../pipeline/plan.ts";
-import { upgradeOpset } from "../pipeline/upgrade-opset.ts";
+import { upgradeOpset } from "../onnx/opset/index.ts";
 import type { ExportedLayer, ExportInput, ExportResult, Target } from "./target.ts";
 
 const INT32_MAX = 2 ** 31 - 1;
