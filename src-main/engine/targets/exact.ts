@@ -277,6 +277,7 @@ export const EXACT: Target = {
   symmetricWeights: false,
   mixedWeightBits: true,
   integerBias: false,
+  quantizeFloatOutputs: false,
   weightContainer: (bits) => (bits <= 4 ? "INT4" : "INT8"),
   emit: exportExact,
 };

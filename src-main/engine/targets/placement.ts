@@ -39,10 +39,11 @@ export interface Placement {
 
 export interface PlacementInput {
   graph: GraphProto;
-  opset: number;
   rules: Readonly<Record<string, QdqRule>>;
   /** weighted layers to quantize: node name → layer name */
   layers: Map<string, string>;
+  /** quantize the result of a Gemm/MatMul that no quantized operator reads too (QNN's every-op-a-unit form) */
+  quantizeFloatOutputs: boolean;
 }
 
 /** Bounds that operators give their output whatever their input (Sigmoid [0, 1], ...). */
@@ -96,7 +97,7 @@ export function placeActivations(input: PlacementInput): Placement {
     if (!r) continue;
     if (isAnchor(n)) {
       dataInputs(n, r).forEach(ensure);
-      const out = outputGroup(n, r, index, input.opset, feeds, absorbed, rules, newGroup);
+      const out = outputGroup(n, r, index, input.quantizeFloatOutputs ? null : feeds, absorbed, rules, newGroup);
       units.push({ node: n, rule: r, layer: input.layers.get(n.name) ?? null, output: out });
       continue;
     }
@@ -123,19 +124,19 @@ function outputGroup(
   n: NodeProto,
   r: QdqRule,
   index: GraphIndex,
-  opset: number,
-  feeds: Set<string>,
+  /** null: every anchor's output is quantized */
+  feeds: Set<string> | null,
   absorbed: Placement["absorbed"],
   rules: Readonly<Record<string, QdqRule>>,
   newGroup: (root: string, bounds: Bounds, pre?: string | null) => QuantGroup,
 ): QuantGroup | null {
   const o = n.output[0];
-  const act = activationAfter(o, index, opset);
+  const act = activationAfter(o, index);
   const actNode = act.nodes.length === 1 ? act.nodes[0] : null;
   if (actNode && act.output && act.clamp[0] === 0 && rules[actNode.opType]?.role === "absorbed") {
     absorbed.set(act.output, { node: actNode, input: o });
     return newGroup(act.output, act.range, o);
   }
-  if (r.role === "weighted" && n.opType !== "Conv" && !feeds.has(o)) return null;
+  if (feeds && r.role === "weighted" && n.opType !== "Conv" && !feeds.has(o)) return null;
   return newGroup(o, [null, null]);
 }

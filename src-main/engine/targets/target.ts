@@ -46,6 +46,8 @@ export interface Target {
   mixedWeightBits: boolean;
   /** bias corrections go into an INT32 bias instead of the weights' affine map */
   integerBias: boolean;
+  /** a Gemm or MatMul whose result no quantized operator reads still gets a QuantizeLinear (a classifier's logits) */
+  quantizeFloatOutputs: boolean;
   /** the container of a layer's weights whose widest channel has `bits` bits */
   weightContainer(bits: number): "INT4" | "INT8";
   emit(input: ExportInput): ExportResult;
