@@ -1,11 +1,13 @@
 // Nibble's benchmark (`npm run bench`): accuracy in the paper's table layout against the authors' code,
 // speed of a whole quantize run against a plain FP32 pass, and peak memory against calibration-set size.
 //
-//   npm run bench -- [--part accuracy,speed,memory|all] [--models resnet20,resnet56,resnet32,resnet44]
+//   npm run bench -- [--part accuracy,speed,memory,ablation|all] [--models resnet20,resnet56,resnet32,resnet44]
 //                    [--eval-limit N] [--calib-limit 512] [--speed-model resnet56] [--speed-images 5000]
 //                    [--repeat 2] [--memory-images 500,5000] [--fixtures DIR] [--json FILE] [--stream-eval]
+//                    [--ablation-models mobilenet,tiny-darknet,resnet20,resnet56] [--imagenet DIR]
 //
-// Parts run in the order speed, memory, accuracy (models in the order given).
+// Parts run in the order speed, memory, accuracy, ablation (models in the order given). "all" is the first
+// three; the ablation of issue 9's methods (scripts/bench/ablation.ts, about an hour) runs when named.
 // Defaults are the full protocol (docs/BENCHMARKS.md). Tables go to stdout, progress to stderr.
 import { spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
@@ -22,6 +24,7 @@ import { imageFeeds, openSession, runBatch, type InputGeometry } from "../src-ma
 import { ALL_METHODS, type Method, type QuantConfig } from "../shared/types.ts";
 import { BASE_CONFIG, PREPROCESS, REPO_ROOT, fileBytes, fixed, fixturesDir, median, mib, modelPath, quantizeRun, signed, table, type QuantizeRunResult } from "./bench/common.ts";
 import { PUBLISHED_FP32, REFERENCE_B_STATIC } from "./bench/reference.ts";
+import { ablation, ablationModels } from "./bench/ablation.ts";
 
 const { values: args } = parseArgs({
   options: {
@@ -37,18 +40,21 @@ const { values: args } = parseArgs({
     fixtures: { type: "string" },
     json: { type: "string" },
     "stream-eval": { type: "boolean", default: false },
+    "ablation-models": { type: "string", default: "mobilenet,tiny-darknet,resnet20,resnet56" },
+    imagenet: { type: "string" },
     help: { type: "boolean", default: false },
   },
 });
 
 if (args.help) {
-  console.log(`usage: npm run bench -- [--part accuracy,speed,memory|all] [--models LIST] [--eval-limit N] [--calib-limit N]
-       [--speed-model NAME] [--speed-images N] [--repeat N] [--memory-images SMALL,LARGE] [--fixtures DIR] [--json FILE] [--stream-eval]`);
+  console.log(`usage: npm run bench -- [--part accuracy,speed,memory,ablation|all] [--models LIST] [--eval-limit N] [--calib-limit N]
+       [--speed-model NAME] [--speed-images N] [--repeat N] [--memory-images SMALL,LARGE] [--fixtures DIR] [--json FILE] [--stream-eval]
+       [--ablation-models mobilenet,tiny-darknet,resnet20,resnet56] [--imagenet DIR]`);
   process.exit(0);
 }
 
 const parts = new Set(args.part === "all" ? ["accuracy", "speed", "memory"] : args.part.split(","));
-for (const p of parts) if (!["accuracy", "speed", "memory"].includes(p)) throw new Error(`--part: unknown part "${p}"`);
+for (const p of parts) if (!["accuracy", "speed", "memory", "ablation"].includes(p)) throw new Error(`--part: unknown part "${p}"`);
 const FIXTURES = fixturesDir(args.fixtures);
 const TRAIN = path.join(FIXTURES, "cifar10-train-1000");
 const TEST = path.join(FIXTURES, "cifar10-test");
@@ -169,7 +175,7 @@ async function accuracyFor(model: string): Promise<ModelAccuracy> {
       t = performance.now();
       // the paper's table is reproduced with the reference's averaged per-image extremes (ALGORITHMS.md §6)
       const config: QuantConfig = { ...BASE_CONFIG, calibration: "reference", wBits: block.w, aBits: block.a, methods: methodsOf(name) };
-      const { bytes } = quantizeCalibrated(c, config, { "nibble.methods": config.methods.join(",") || "none" });
+      const { bytes } = await quantizeCalibrated(c, config, { "nibble.methods": config.methods.join(",") || "none" });
       const r = await evaluateBytes(bytes, fp32Predictions);
       if (!fp32Predictions) {
         fp32Predictions = r.predictions.fp32;
@@ -431,6 +437,15 @@ if (parts.has("accuracy")) {
     await saveJson();
   }
   console.log(printSummary(done) + "\n");
+}
+if (parts.has("ablation")) {
+  const wanted = args["ablation-models"].split(",").map((s) => s.trim());
+  const models = ablationModels(FIXTURES, args.imagenet, calibLimit).filter((m) => wanted.includes(m.key));
+  console.log("## Ablation of the methods beyond the paper (issue 9)\n");
+  const a = await ablation(models, log);
+  console.log(a.text);
+  results.ablation = a.data;
+  await saveJson();
 }
 results.finishedAt = new Date().toISOString();
 results.totalSeconds = (performance.now() - started) / 1000;

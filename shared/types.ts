@@ -25,8 +25,16 @@ export interface PreprocessConfig {
   fourthChannel?: "alpha" | number;
 }
 
-export type Method = "aciq" | "bitalloc-w" | "bitalloc-a" | "biascorr";
+/** The paper's four methods. */
+export type PaperMethod = "aciq" | "bitalloc-w" | "bitalloc-a" | "biascorr";
+/** Methods beyond the paper (issue 9): weight clipping, cross-layer equalization, empirical bias correction
+ * stored in the bias, rounding reconstruction. */
+export type NewMethod = "weight-clip" | "equalize" | "bias-fold" | "reconstruct";
+export type Method = PaperMethod | NewMethod;
+/** `--methods all`: exactly the paper's four, so the paper-reproduction table keeps its meaning. */
 export const ALL_METHODS: readonly Method[] = ["aciq", "bitalloc-w", "bitalloc-a", "biascorr"];
+export const NEW_METHODS: readonly NewMethod[] = ["weight-clip", "equalize", "bias-fold", "reconstruct"];
+export const KNOWN_METHODS: readonly Method[] = [...ALL_METHODS, ...NEW_METHODS];
 
 /** How activations are clipped when ACIQ is off (the baseline calibrators). */
 export type Calibrator = "minmax" | "percentile" | "mse";
@@ -55,6 +63,56 @@ export interface QuantConfig {
   calibration: Calibration;
   /** where the exported file will run (shared/targets.ts): the exact simulation, onnxruntime's integer kernels, a 4-bit NPU */
   target: TargetId;
+  /** Settings of the reconstruct stage (methods "reconstruct" and "bias-fold"); defaults when absent. */
+  reconstruct?: ReconstructSettings;
+  /** Automatic mixed precision: the smallest model whose measured drop on the evaluation images is at most this
+   * many points (top-1 with labels, FP32 agreement without). Needs evaluation images. */
+  maxDrop?: number | null;
+}
+
+export interface ReconstructSettings {
+  /** calibration images the reconstruction uses (default 256) */
+  images?: number;
+  /** each layer's inputs: from the float model, or from the network with the earlier layers quantized (default) */
+  inputs?: "float" | "quantized";
+  /** with quantized inputs, reproduce the float layer's output on float inputs (default true) */
+  floatTarget?: boolean;
+  /** quantize inputs in order of decreasing Hessian diagonal (default true) */
+  actOrder?: boolean;
+  /** Hessian dampening, a fraction of its mean diagonal (default 0.01) */
+  damp?: number;
+}
+
+/** What the reconstruct stage did to one layer, for the report. */
+export interface ReconstructLayerReport {
+  name: string;
+  /** Σ squared output error on the calibration inputs: nearest rounding, and the chosen codes */
+  errorNearest: number;
+  errorChosen: number;
+  /** errorChosen over the layer's output energy: the sensitivity proxy */
+  relativeError: number;
+  /** mean |bias change| relative to mean |bias| (bias-fold) */
+  biasShift: number;
+  seconds: number;
+}
+
+/** The search of --max-drop, as data for the Compare screen. */
+export interface MixedPrecisionReport {
+  maxDrop: number;
+  /** "top1": points of top-1 lost against FP32 (labelled images); "agreement": 100 − FP32 agreement;
+   * "detection": 100 − the percentage of FP32's detections the candidate keeps */
+  metric: "top1" | "agreement" | "detection";
+  images: number;
+  /** per layer, most sensitive first: the proxy (relative output error) and, when measured, the drop */
+  sensitivity: { layer: string; params: number; proxy: number; measuredDrop: number | null }[];
+  /** Spearman rank correlation of proxy and measured drop over the layers where both exist, or null */
+  rankCorrelation: number | null;
+  /** every model measured: the most sensitive `layers8` layers' weights at 8 bits */
+  candidates: { layers8: number; kept: string[]; averageBits: number; bytes: number; drop: number; meets: boolean }[];
+  /** index into candidates of the returned model, or null when none met the target */
+  chosen: number | null;
+  /** plain words: what was returned and how close it came */
+  summary: string;
 }
 
 export type Calibration = "global" | "reference";
@@ -114,7 +172,7 @@ export interface ModelSummary {
 }
 
 export interface Progress {
-  stage: "decode" | "statistics" | "quantize" | "export" | "evaluate" | "fp32" | "ablation";
+  stage: "decode" | "statistics" | "equalize" | "quantize" | "reconstruct" | "export" | "evaluate" | "fp32" | "ablation" | "sensitivity";
   done: number;
   total: number;
   /** seconds, null when unknown */
@@ -282,4 +340,6 @@ export interface QuantReport {
   warnings: string[];
   /** the export target's checks; absent in reports made before targets existed */
   target?: TargetReport;
+  reconstruction?: { layers: ReconstructLayerReport[]; passSeconds: number; solveSeconds: number; images: number };
+  mixedPrecision?: MixedPrecisionReport;
 }

@@ -5,7 +5,7 @@
 import type { JobRequest, NibbleApi } from "./engine-api.ts";
 import type { ApiMethod, DialogRequest } from "./ipc.ts";
 import { TARGET_IDS } from "./targets.ts";
-import { ALL_METHODS, CALIBRATIONS, type Method, type PreprocessConfig, type PresetName, type QuantConfig } from "./types.ts";
+import { CALIBRATIONS, KNOWN_METHODS, type Method, type PreprocessConfig, type PresetName, type QuantConfig } from "./types.ts";
 
 export class ValidationError extends Error {
   override name = "ValidationError";
@@ -89,7 +89,7 @@ export function preprocess(v: unknown, field = "preprocess"): PreprocessConfig {
 export function quantConfig(v: unknown, field = "config"): QuantConfig {
   const o = obj(v, field);
   if (!Array.isArray(o.methods)) fail(`${field}.methods`, "expected a list");
-  const methods = o.methods.map((m, i) => oneOf<Method>(m, `${field}.methods[${i}]`, ALL_METHODS));
+  const methods = o.methods.map((m, i) => oneOf<Method>(m, `${field}.methods[${i}]`, KNOWN_METHODS));
   const keepIn = obj(o.keep, `${field}.keep`);
   const keep: Record<string, "8" | "float"> = {};
   const keepNames = Object.keys(keepIn);
@@ -110,7 +110,20 @@ export function quantConfig(v: unknown, field = "config"): QuantConfig {
     // absent in configs saved before it existed: they get today's default
     calibration: o.calibration === undefined ? "global" : oneOf(o.calibration, `${field}.calibration`, CALIBRATIONS),
     target: o.target === undefined ? "exact" : oneOf(o.target, `${field}.target`, TARGET_IDS),
+    ...(o.maxDrop !== undefined && o.maxDrop !== null ? { maxDrop: num(o.maxDrop, `${field}.maxDrop`, 0, 100) } : {}),
+    ...(o.reconstruct !== undefined ? { reconstruct: reconstructSettings(o.reconstruct, `${field}.reconstruct`) } : {}),
   };
+}
+
+function reconstructSettings(v: unknown, field: string): NonNullable<QuantConfig["reconstruct"]> {
+  const o = obj(v, field);
+  const out: NonNullable<QuantConfig["reconstruct"]> = {};
+  if (o.images !== undefined) out.images = int(o.images, `${field}.images`, 1, 100_000);
+  if (o.inputs !== undefined) out.inputs = oneOf(o.inputs, `${field}.inputs`, ["float", "quantized"] as const);
+  if (o.floatTarget !== undefined) out.floatTarget = bool(o.floatTarget, `${field}.floatTarget`);
+  if (o.actOrder !== undefined) out.actOrder = bool(o.actOrder, `${field}.actOrder`);
+  if (o.damp !== undefined) out.damp = num(o.damp, `${field}.damp`, 0, 10);
+  return out;
 }
 
 const JOB_ID = /^[A-Za-z0-9_-]{1,64}$/;

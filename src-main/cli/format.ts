@@ -85,6 +85,27 @@ export function formatReport(r: QuantReport): string {
       [false, false, true, true, false, true, true, true, false],
     ),
   );
+  const rec = r.reconstruction;
+  if (rec) {
+    const nearest = rec.layers.reduce((a, l) => a + l.errorNearest, 0);
+    const chosen = rec.layers.reduce((a, l) => a + l.errorChosen, 0);
+    out.push(
+      "",
+      `Reconstruction: ${rec.layers.length} layers on ${rec.images} calibration images in ${(rec.passSeconds + rec.solveSeconds).toFixed(1)} s; ` +
+        `output error ${nearest > 0 ? ((100 * chosen) / nearest).toFixed(1) : "-"}% of nearest rounding's.`,
+    );
+  }
+  const mp = r.mixedPrecision;
+  if (mp) {
+    out.push("", `Mixed precision (--max-drop ${mp.maxDrop}): ${mp.summary}`);
+    out.push(
+      table(
+        ["layers at 8 bits", "avg W bits", "size", mp.metric === "top1" ? "top-1 drop" : "agreement drop", "meets"],
+        mp.candidates.map((x, i) => [`${x.layers8}${i === mp.chosen ? " (chosen)" : ""}`, x.averageBits.toFixed(2), bytes(x.bytes), x.drop.toFixed(2), x.meets ? "yes" : "no"]),
+        [false, true, true, true, false],
+      ),
+    );
+  }
   const idle = r.layers.filter((l) => l.noEffect.length);
   if (idle.length) out.push("", `Methods that changed nothing: ${idle.map((l) => `${l.name} (${l.noEffect.join(", ")})`).join("; ")}`);
   for (const w of r.warnings) out.push(`Note: ${w}`);

@@ -34,8 +34,22 @@ quantize options:
   --match-iou V        detectors: overlap at which a quantized box finds an FP32 one (default 0.5)
   --w-bits N           weight bits, 2 to 8 (default 4)
   --a-bits N           activation bits, 2 to 8 (default 4)
-  --methods LIST       comma list of aciq, bitalloc-w, bitalloc-a, biascorr; "all" (default) or
-                       "none" (the paper's baseline: per-channel min/max)
+  --methods LIST       "best" (the recommended recipe for the chosen bits, see below), "all" (default:
+                       exactly the paper's four methods), "none" (the paper's baseline: per-channel
+                       min/max), or a comma list of:
+                         aciq, bitalloc-w, bitalloc-a, biascorr   the paper's methods
+                         weight-clip   per-channel weight range by MSE search (not min/max)
+                         equalize      cross-layer equalization of conv pairs (ReLU6 bounds kept)
+                         reconstruct   rounding chosen to reproduce each layer's float output (GPTQ-style,
+                                       on the already-quantized network's inputs)
+                         bias-fold     each channel's mean output error folded into its float bias
+                       best at 8-bit activations: weight-clip, reconstruct, bias-fold, MSE activation ranges;
+                       best at 4-bit activations or fewer: aciq, bitalloc-a, weight-clip, reconstruct, bias-fold
+  --max-drop P         automatic mixed precision: the smallest model (fewest layers' weights at 8 bits)
+                       whose measured drop on the --eval images is at most P points (top-1, or FP32
+                       agreement without labels); the report holds the per-layer sensitivity and the
+                       size-accuracy curve of every candidate measured
+  --recon-images N     calibration images the reconstruct stage uses (default 256)
   --activations MODE   per-channel (default, the paper's setting) or per-tensor
   --keep NAME[=8|=float],...   hold these layers at 8 bits, or leave them in float
   --no-keep-first-last quantize the first conv and the classifier at the chosen bits too
@@ -85,6 +99,8 @@ const OPTIONS = {
   "w-bits": { type: "string" },
   "a-bits": { type: "string" },
   methods: { type: "string" },
+  "max-drop": { type: "string" },
+  "recon-images": { type: "string" },
   activations: { type: "string" },
   keep: { type: "string" },
   "no-keep-first-last": { type: "boolean" },
@@ -196,6 +212,7 @@ export async function main(argv: string[]): Promise<number> {
     await checkOutput(out, modelPath);
     if (values.report) await checkOutput(values.report, modelPath);
     const config = parseQuantConfig(values);
+    if (config.maxDrop !== null && config.maxDrop !== undefined && !values.eval) throw new UsageError("--max-drop measures each candidate on evaluation images: give them with --eval DIR.");
     if (values.labels && !values.eval) throw new UsageError("--labels labels the evaluation folder: give --eval DIR too.");
     const detection = parseDetection(values);
     const limit = values["calib-limit"] === undefined ? undefined : Number(values["calib-limit"]);

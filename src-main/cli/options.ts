@@ -1,6 +1,7 @@
 // The command line is a contract: scripts depend on these names, so they are parsed and checked here, once.
 import { defaultQuantConfig } from "../../shared/defaults.ts";
-import { ALL_METHODS, CALIBRATIONS, type Calibration, type Method, type PreprocessConfig, type PresetName, type QuantConfig } from "../../shared/types.ts";
+import { withBestRecipe } from "../../shared/recipes.ts";
+import { ALL_METHODS, CALIBRATIONS, KNOWN_METHODS, type Calibration, type Method, type PreprocessConfig, type PresetName, type QuantConfig } from "../../shared/types.ts";
 
 export class UsageError extends Error {}
 
@@ -18,8 +19,8 @@ export function parseMethods(value: string | undefined): Method[] {
   if (value === "none") return [];
   const out: Method[] = [];
   for (const raw of value.split(",").map((s) => s.trim()).filter(Boolean)) {
-    if (!(ALL_METHODS as readonly string[]).includes(raw)) {
-      throw new UsageError(`Unknown method "${raw}" in --methods. Use a comma list of ${ALL_METHODS.join(", ")}, or "all" or "none".`);
+    if (!(KNOWN_METHODS as readonly string[]).includes(raw)) {
+      throw new UsageError(`Unknown method "${raw}" in --methods. Use a comma list of ${KNOWN_METHODS.join(", ")}, or "best", "all" or "none".`);
     }
     if (!out.includes(raw as Method)) out.push(raw as Method);
   }
@@ -123,6 +124,8 @@ export interface QuantFlags {
   "strict-budget"?: boolean;
   "variance-correction"?: boolean;
   "no-keep-first-last"?: boolean;
+  "max-drop"?: string;
+  "recon-images"?: string;
   calibration?: string;
 }
 
@@ -135,10 +138,17 @@ export function parseQuantConfig(f: QuantFlags): QuantConfig {
   if (baseline !== "minmax" && baseline !== "percentile" && baseline !== "mse") throw new UsageError(`--baseline must be minmax, percentile or mse, got "${baseline}".`);
   const calibration = f.calibration ?? "global";
   if (!(CALIBRATIONS as readonly string[]).includes(calibration)) throw new UsageError(`--calibration must be global or reference, got "${calibration}".`);
-  return defaultQuantConfig({
+  const best = f.methods === "best";
+  let maxDrop: number | null = null;
+  if (f["max-drop"] !== undefined) {
+    maxDrop = Number(f["max-drop"]);
+    if (!(Number.isFinite(maxDrop) && maxDrop >= 0 && maxDrop <= 100)) throw new UsageError(`--max-drop must be a number of points from 0 to 100, got "${f["max-drop"]}".`);
+  }
+  const reconImages = parsePositive("--recon-images", f["recon-images"]);
+  const config = defaultQuantConfig({
     wBits: parseBits("--w-bits", f["w-bits"], 4),
     aBits: parseBits("--a-bits", f["a-bits"], 4),
-    methods: parseMethods(f.methods),
+    methods: best ? [] : parseMethods(f.methods),
     prior,
     aciqConstants: f["exact-constants"] ? "exact" : "reference",
     bitAllocMode: f["strict-budget"] ? "strict" : "reference",
@@ -148,5 +158,8 @@ export function parseQuantConfig(f: QuantFlags): QuantConfig {
     keepFirstLast8: !f["no-keep-first-last"],
     keep: parseKeep(f.keep),
     calibration: calibration as Calibration,
+    maxDrop,
+    ...(reconImages ? { reconstruct: { images: reconImages } } : {}),
   });
+  return best ? withBestRecipe(config) : config;
 }

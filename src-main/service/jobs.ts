@@ -98,7 +98,7 @@ export async function runEngineJob(req: EngineRequest, ctx: JobContext): Promise
       let fp32 = undefined;
       for (const [k, methods] of combos.entries()) {
         ctx.onProgress({ stage: "ablation", done: k, total: combos.length, etaSeconds: null, message: methods.join(" + ") || "baseline" });
-        const { bytes } = quantizeCalibrated(c, { ...req.config, methods }, {});
+        const { bytes } = await quantizeCalibrated(c, { ...req.config, methods }, {});
         const r = await evaluateQuantized(c, bytes, evalSet, { preprocess: req.preprocess, layerErrors: false, signal: ctx.signal }, fp32);
         fp32 = r.predictions.fp32;
         rows.push({ methods, top1: r.quantized!.top1, agreement: r.agreement!.agreement });

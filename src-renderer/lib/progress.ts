@@ -7,11 +7,14 @@ export type Stage = Progress["stage"];
 export const STAGE_LABELS: Record<Stage, string> = {
   decode: "Reading images",
   statistics: "Collecting statistics",
+  equalize: "Equalizing layers",
   quantize: "Quantizing layers",
+  reconstruct: "Choosing roundings",
   export: "Writing the model",
   evaluate: "Evaluating FP32 and 4-bit",
   fp32: "Evaluating the FP32 model",
   ablation: "Method combinations",
+  sensitivity: "Layer sensitivity and mixed precision",
 };
 
 export interface StageRow {

@@ -46,7 +46,7 @@ describe("exported ResNet-20 computes the plan's grid", () => {
   ] as const;
   for (const [label, cfg] of cases) {
     it(`${label}: weights and activations match the engine within float32 rounding`, async () => {
-      const { plans, bytes } = quantizeCalibrated(c, cfg, {});
+      const { plans, bytes } = await quantizeCalibrated(c, cfg, {});
       const exported = fromBinary(ModelProtoSchema, bytes);
       assert.equal(Number(exported.opsetImport.find((o) => o.domain === "")!.version), 21);
       const types = new Set(exported.graph!.initializer.map((t) => t.dataType));

@@ -87,7 +87,7 @@ describe("a MobileNetV2-style network derived from MobileNet v1 0.75, W8A8 (issu
   });
 
   async function fidelity(config: Partial<QuantConfig>): Promise<{ agreement: number; sqnr: number }> {
-    const { bytes } = quantizeCalibrated(c, defaultQuantConfig({ wBits: 8, aBits: 8, ...config }), {});
+    const { bytes } = await quantizeCalibrated(c, defaultQuantConfig({ wBits: 8, aBits: 8, ...config }), {});
     const r = await evaluate({
       fp32: encodeModel(withOutputs(c.prepared.model, [logits])), quantized: encodeModel(withOutputs(fromBinary(ModelProtoSchema, bytes), [logits])), output: c.prepared.output,
       images: cached.reduce((a, b) => a + b.count, 0), taps: [logits], batches: async function* () { yield* cached; },

@@ -1,7 +1,7 @@
 // The engine's own check of a QuantConfig. The CLI and the hosts validate what they receive, but the
 // engine API is also called directly (scripts, tests, future hosts): a setting outside what the
 // quantizer supports must stop the job with a message naming the setting, never reach the arithmetic.
-import { ALL_METHODS, CALIBRATIONS, type QuantConfig } from "../../../shared/types.ts";
+import { CALIBRATIONS, KNOWN_METHODS, type QuantConfig } from "../../../shared/types.ts";
 import { DataError } from "../data/errors.ts";
 import { TARGET_IDS } from "../../../shared/targets.ts";
 
@@ -22,10 +22,10 @@ export function checkQuantConfig(config: QuantConfig): void {
       throw new DataError(`${label} must be a whole number from 2 to 8, not ${JSON.stringify(v)}. Choose 4 for the usual 4-bit model.`);
     }
   }
-  if (!Array.isArray(config.methods)) throw new DataError(`The methods must be a list of ${ALL_METHODS.join(", ")} (or empty for the plain baseline).`);
-  const unknown = config.methods.filter((m) => !(ALL_METHODS as readonly string[]).includes(m));
+  if (!Array.isArray(config.methods)) throw new DataError(`The methods must be a list of ${KNOWN_METHODS.join(", ")} (or empty for the plain baseline).`);
+  const unknown = config.methods.filter((m) => !(KNOWN_METHODS as readonly string[]).includes(m));
   if (unknown.length > 0) {
-    throw new DataError(`Unknown method${unknown.length > 1 ? "s" : ""} ${unknown.map((m) => JSON.stringify(m)).join(", ")}. Choose from ${ALL_METHODS.join(", ")}.`);
+    throw new DataError(`Unknown method${unknown.length > 1 ? "s" : ""} ${unknown.map((m) => JSON.stringify(m)).join(", ")}. Choose from ${KNOWN_METHODS.join(", ")}.`);
   }
   for (const [key, label, allowed] of CHOICES) {
     if (!allowed.includes(config[key])) throw new DataError(`Unknown ${label} ${JSON.stringify(config[key])}. Choose ${allowed.join(" or ")}.`);

@@ -8,6 +8,7 @@ import { allocateBits } from "../quant/bitalloc.ts";
 import { gridParams } from "../quant/grid.ts";
 import { channelStats } from "../quant/stats.ts";
 import { quantizeWeights } from "../quant/weights.ts";
+import { weightClipIntervals } from "../quant/weight-clip.ts";
 import { mseSearchInterval, percentileInterval } from "../quant/histogram.ts";
 import { channelView } from "./histogram.ts";
 import { channelCount, type TensorStatistics } from "./statistics.ts";
@@ -138,6 +139,7 @@ export function planWeights(layer: PlanLayer, w: WeightSource, bits: number, con
     biasCorrection: has(config, "biascorr"),
     varianceCorrection: has(config, "biascorr") && config.varianceCorrection,
     symmetric,
+    intervals: has(config, "weight-clip") ? weightClipIntervals(cm.data, cm.channels, perChannel, "mse") : undefined,
   });
   let shift: number | null = null;
   if (has(config, "biascorr")) {
@@ -269,6 +271,7 @@ export function planLayer(layer: PlanLayer, weight: WeightSource, stats: TensorS
   const applied: Method[] = [];
   const weightPlan = planWeights(layer, weight, wBits, config, allocW, target.symmetricWeights);
   if (allocW) applied.push("bitalloc-w");
+  if (has(config, "weight-clip")) applied.push("weight-clip");
   if (has(config, "biascorr")) applied.push("biascorr");
   let activation: ActivationPlan | null = null;
   if (stats && target.placement === "layer-outputs") {

@@ -1,12 +1,13 @@
-// The whole job, stage by stage: prepare → statistics → plan → export → evaluate → report.
+// The whole job, stage by stage: prepare → [equalize] → statistics → plan → [reconstruct] → export → evaluate → report.
 // Each stage is a small module; this file only wires them and keeps the timings.
 import { fromBinary } from "@bufbuild/protobuf";
 import { ModelProtoSchema, type ModelProto } from "onnx-buf";
 import type { LayerHistogram } from "../../../shared/engine-api.ts";
-import type { PreprocessConfig, QuantConfig, QuantReport } from "../../../shared/types.ts";
+import type { MixedPrecisionReport, PreprocessConfig, QuantConfig, QuantReport } from "../../../shared/types.ts";
 import { imageFeeder, tensorFeeder, type FeedBatch, type Feeder } from "../data/feeds.ts";
 import { batches } from "../data/loader.ts";
 import { scanImages, type DataRole, type ImageSet } from "../data/scan.ts";
+import type { EqualizeResult } from "../onnx/equalize.ts";
 import { ModelError } from "../onnx/errors.ts";
 import { tensorInfoOf, withOutputs } from "../onnx/graph.ts";
 import { encodeModel, loadModel } from "../onnx/model-io.ts";
@@ -15,11 +16,14 @@ import { tensorToFloat32 } from "../onnx/tensor.ts";
 import { BATCH_SIZE, chooseBatching, relaxBatch, relaxBytes, sameAsSingles, type Batching } from "./batching.ts";
 import { collectStatistics } from "./calibrate.ts";
 import { calibrationSizeNote, heldOutCalibrationLimit, heldOutSplit, sameFolder } from "./data-notes.ts";
+import { equalizeStage } from "./equalize-stage.ts";
 import { DEFAULT_DETECTION, findDetectorOutputs, type DetectionSettings } from "./detection.ts";
 import { evaluate, type EvaluationResult, type Predictions } from "./evaluate.ts";
 import { channelView } from "./histogram.ts";
+import { searchMixedPrecision } from "./mixed-precision.ts";
 import { exactPlacement, planLayer, type LayerPlan, type PlanLayer } from "./plan.ts";
 import { throwIfAborted, type ProgressListener } from "./progress.ts";
+import { reconstruct, reconstructOptions, type ReconstructResult } from "./reconstruct.ts";
 import { buildReport, NIBBLE_VERSION } from "./report.ts";
 import { explainRuntimeFailure } from "./runtime-failure.ts";
 import { closeSession, openSession, runFeeds, type Feeds, type InputGeometry } from "./runtime.ts";
@@ -74,6 +78,11 @@ export interface Calibrated {
   statistics: Map<string, TensorStatistics>;
   weights: Map<string, { data: Float32Array; shape: number[] }>;
   timings: Record<string, number>;
+  /** what cross-layer equalization did, when it ran (prepared.model is then the equalized model) */
+  equalization?: EqualizeResult;
+  preprocess: PreprocessConfig;
+  /** the calibration data as model feeds (the reconstruct stage reads them again) */
+  feeder: Feeder;
 }
 
 export function batchSizeFor(geometry: InputGeometry): number {
@@ -157,7 +166,7 @@ export async function calibrate(req: Omit<QuantizeRequest, "eval" | "layerErrors
     t = now;
   };
   const loaded = await loadModel(req.model);
-  const prepared = prepareModel(loaded);
+  let prepared = prepareModel(loaded);
   const names = new Set(prepared.layers.map((l) => l.info.name));
   for (const name of Object.keys(req.config.keep)) {
     if (!names.has(name)) {
@@ -175,6 +184,13 @@ export async function calibrate(req: Omit<QuantizeRequest, "eval" | "layerErrors
   if (sample) await probe(prepared, sample, calibSet, req.preprocess);
   const batching = await chooseBatching(prepared.model, prepared.inputs, sample);
   lap("batching");
+  let equalization: EqualizeResult | undefined;
+  if (req.config.methods.includes("equalize")) {
+    const eq = await equalizeStage({ prepared, relaxed: batching.relaxed, images: feeder.samples, batches: feeder.batches(batching.batchSize, req.signal), signal: req.signal, onProgress: req.onProgress });
+    prepared = eq.prepared;
+    equalization = eq.result;
+    lap("equalize");
+  }
   // the percentile and MSE calibrators read every image's histogram (an ablation uses them without ACIQ too)
   const needHistograms = req.config.baseline !== "minmax";
   const statistics = await collectStatistics({
@@ -197,30 +213,76 @@ export async function calibrate(req: Omit<QuantizeRequest, "eval" | "layerErrors
     weights.set(l.weight, { data: tensorToFloat32(init), shape: init.dims.map(Number) });
   }
   const dataNotes = [batching.note, calibrationSizeNote(req.config, statistics)].filter((n): n is string => n !== null);
-  return { prepared, geometry: feeder.geometry, calibSet, batching, dataNotes, statistics, weights, timings };
+  return { prepared, geometry: feeder.geometry, calibSet, batching, dataNotes, statistics, weights, timings, equalization, preprocess: req.preprocess, feeder };
 }
 
-export function quantizeCalibrated(
-  c: Calibrated,
-  config: QuantConfig,
-  metadata: Record<string, string>,
-  onProgress?: ProgressListener,
-): { plans: LayerPlan[]; exported: ExportResult; bytes: Uint8Array } {
-  const plans = planLayers(c.prepared).map((layer) => planLayer(layer, c.weights.get(layer.weightName)!, c.statistics.get(layer.output), config, EXACT));
-  onProgress?.({ stage: "quantize", done: plans.length, total: plans.length, etaSeconds: 0 });
+/** The plan of every layer for `config`, from the frozen statistics. */
+export function planCalibrated(c: Calibrated, config: QuantConfig): LayerPlan[] {
+  return planLayers(c.prepared).map((layer) => planLayer(layer, c.weights.get(layer.weightName)!, c.statistics.get(layer.output), config, EXACT));
+}
+
+/** Plans written as ONNX; `model` is the prepared model, or the reconstruct stage's copy with folded biases. */
+export function exportPlans(c: Calibrated, plans: LayerPlan[], model: ModelProto, metadata: Record<string, string>, onProgress?: ProgressListener): { exported: ExportResult; bytes: Uint8Array } {
   onProgress?.({ stage: "export", done: 0, total: 1, etaSeconds: null });
   const exported = EXACT.emit({
-    model: c.prepared.model,
+    model,
     plans,
     tensors: new Map(),
     placement: null,
     weightShapes: new Map([...c.weights].map(([k, v]) => [k, v.shape])),
-    activationRanks: new Map([...c.statistics].map(([k, v]) => [k, v.sampleShape.length + 1])),
+    activationRanks: activationRanks(c),
     metadata,
   });
   const bytes = encodeModel(exported.model);
   onProgress?.({ stage: "export", done: 1, total: 1, etaSeconds: 0 });
-  return { plans, exported, bytes };
+  return { exported, bytes };
+}
+
+export function activationRanks(c: Calibrated): Map<string, number> {
+  return new Map([...c.statistics].map(([k, v]) => [k, v.sampleShape.length + 1]));
+}
+
+export interface Quantized {
+  plans: LayerPlan[];
+  exported: ExportResult;
+  bytes: Uint8Array;
+  /** what the reconstruct stage did, when "reconstruct" or "bias-fold" was on */
+  reconstruction: ReconstructResult | null;
+}
+
+export async function quantizeCalibrated(
+  c: Calibrated,
+  config: QuantConfig,
+  metadata: Record<string, string>,
+  onProgress?: ProgressListener,
+  signal?: AbortSignal,
+): Promise<Quantized> {
+  let plans = planCalibrated(c, config);
+  onProgress?.({ stage: "quantize", done: plans.length, total: plans.length, etaSeconds: 0 });
+  let model = c.prepared.model;
+  let reconstruction: ReconstructResult | null = null;
+  if (config.methods.includes("reconstruct") || config.methods.includes("bias-fold")) {
+    reconstruction = await reconstructCalibrated(c, plans, config, onProgress, signal);
+    plans = reconstruction.plans;
+    model = reconstruction.model;
+  }
+  return { plans, ...exportPlans(c, plans, model, metadata, onProgress), reconstruction };
+}
+
+/** The reconstruct stage on `plans` (methods "reconstruct": rounding, "bias-fold": biases). */
+export function reconstructCalibrated(c: Calibrated, plans: LayerPlan[], config: QuantConfig, onProgress?: ProgressListener, signal?: AbortSignal): Promise<ReconstructResult> {
+  return reconstruct({
+    prepared: c.prepared,
+    feeder: c.feeder,
+    calibSet: c.calibSet,
+    batching: c.batching,
+    weights: c.weights,
+    plans,
+    activationRanks: activationRanks(c),
+    options: reconstructOptions(config),
+    signal,
+    onProgress,
+  });
 }
 
 /** The tensor to compare per layer: the activation's output (what the next layer sees), else the layer output. */
@@ -385,20 +447,34 @@ export async function quantize(request: QuantizeRequest): Promise<QuantizeOutcom
   let t = performance.now();
   throwIfAborted(req.signal);
   req.onProgress?.({ stage: "quantize", done: 0, total: c.prepared.layers.length, etaSeconds: null });
-  const { plans, exported, bytes } = quantizeCalibrated(c, req.config, { "nibble.version": NIBBLE_VERSION, "nibble.config": JSON.stringify(req.config) }, req.onProgress);
+  const metadata = { "nibble.version": NIBBLE_VERSION, "nibble.config": JSON.stringify(req.config) };
+  let q = await quantizeCalibrated(c, req.config, metadata, req.onProgress, req.signal);
   c.timings.quantize = (performance.now() - t) / 1000;
+  if (q.reconstruction) c.timings.reconstruct = q.reconstruction.passSeconds + q.reconstruction.solveSeconds;
   t = performance.now();
   let evaluation: EvaluationResult | null = null;
   let evalSet: ImageSet | null = null;
+  let mixedPrecision: MixedPrecisionReport | undefined;
   if (req.eval) {
     const split = await heldOutSplit(c.calibSet, await scanSource(req.eval, "evaluation"));
     evalSet = split.set;
     if (split.note) c.dataNotes.push(split.note);
     if (evalSet.files.length > 0) {
-      evaluation = await evaluateQuantized(c, bytes, evalSet, req);
+      if (req.config.maxDrop !== undefined && req.config.maxDrop !== null) {
+        const search = await searchMixedPrecision({ c, config: req.config, base: q, evalSet, maxDrop: req.config.maxDrop, metadata, detection: req.detection, signal: req.signal, onProgress: req.onProgress });
+        q = search.chosen;
+        mixedPrecision = search.report;
+        c.timings.sensitivity = (performance.now() - t) / 1000;
+        t = performance.now();
+      }
+      evaluation = await evaluateQuantized(c, q.bytes, evalSet, req);
       c.timings.evaluate = (performance.now() - t) / 1000;
     }
   }
+  const { plans, exported, bytes } = q;
   const report = await buildReport({ request: req, calibrated: c, plans, exported, bytes, evaluation, evalSet, errorTaps: errorTaps(c.prepared) });
-  return { report, bytes, histograms: layerHistograms(c, plans) };
+  const reconstruction = q.reconstruction
+    ? { layers: q.reconstruction.layers, passSeconds: q.reconstruction.passSeconds, solveSeconds: q.reconstruction.solveSeconds, images: q.reconstruction.images }
+    : undefined;
+  return { report: { ...report, ...(reconstruction ? { reconstruction } : {}), ...(mixedPrecision ? { mixedPrecision } : {}) }, bytes, histograms: layerHistograms(c, plans) };
 }

@@ -19,6 +19,8 @@ export interface WeightQuantOptions {
    * reference's asymmetric [min, max] grid.
    */
   symmetric?: boolean;
+  /** per-channel grid intervals chosen elsewhere (weight clipping); default each channel's [min, max] */
+  intervals?: { lo: ArrayLike<number>; range: ArrayLike<number> };
 }
 
 export interface QuantizedWeights {
@@ -79,7 +81,10 @@ export function quantizeWeights(
   for (let c = 0; c < outChannels; c++) {
     const bits = bitsPerChannel[c];
     if (!Number.isInteger(bits) || bits < 0 || bits > 8) throw new RangeError(`channel ${c}: bit-width must be an integer in 0–8, got ${bits}`);
-    const grid = options.symmetric ? symmetricGrid(original.min[c], original.max[c], bits) : gridParams(original.min[c], original.max[c] - original.min[c], bits);
+    const iv = options.intervals;
+    const lo = iv ? iv.lo[c] : original.min[c];
+    const range = iv ? iv.range[c] : original.max[c] - original.min[c];
+    const grid = options.symmetric ? symmetricGrid(lo, lo + range, bits) : gridParams(lo, range, bits);
     const start = c * inner;
     let codeSum = 0;
     for (let i = start; i < start + inner; i++) {

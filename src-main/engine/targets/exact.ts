@@ -269,6 +269,11 @@ export function exportExact(input: ExportInput): ExportResult {
   return { model, layers, notes };
 }
 
+/** The exact export of layer plans alone (no tensor groups): what the reconstruct stage runs between layers. */
+export function exportQuantizedModel(input: Omit<ExportInput, "tensors" | "placement">): ExportResult {
+  return exportExact({ ...input, tensors: new Map(), placement: null });
+}
+
 export const EXACT: Target = {
   id: "exact",
   placement: "layer-outputs",

@@ -1,0 +1,216 @@
+// Automatic mixed precision (--max-drop P): the smallest model whose measured drop on the evaluation images is
+// at most P points. Layers are promoted to 8-bit weights most sensitive first; the sensitivity is the proxy
+// the reconstruct stage already measured (each layer's output error relative to its output energy on the
+// calibration data; scripts/bench/sensitivity.ts shows how it ranks against the measured one-layer drop).
+// Candidates are exported and measured on the evaluation images (binary search on the number of promoted
+// layers, so about log2(layers) + 2 measurements); the one returned is then reconstructed again with its
+// 8-bit layers in place, and kept only if it is measured to meet P as well. Every number is measured on
+// exported bytes; everything at 8 bits is the last resort, and when even that misses P the report says so.
+import { clone } from "@bufbuild/protobuf";
+import { ModelProtoSchema, type ModelProto } from "onnx-buf";
+import type { MixedPrecisionReport, QuantConfig } from "../../../shared/types.ts";
+import type { ImageSet } from "../data/scan.ts";
+import { DataError } from "../data/errors.ts";
+import type { DetectionSettings } from "./detection.ts";
+import type { EvaluationResult, Predictions } from "./evaluate.ts";
+import { evaluateQuantized, exportPlans, reconstructCalibrated, type Calibrated, type Quantized } from "./quantize.ts";
+import { planWeights, type LayerPlan } from "./plan.ts";
+import { throwIfAborted, type ProgressListener } from "./progress.ts";
+import { float32Tensor, tensorToFloat32 } from "../onnx/tensor.ts";
+
+export interface MixedPrecisionInput {
+  c: Calibrated;
+  config: QuantConfig;
+  /** the all-low-bit result (after reconstruction when that was on) */
+  base: Quantized;
+  evalSet: ImageSet;
+  maxDrop: number;
+  metadata: Record<string, string>;
+  detection?: Partial<DetectionSettings>;
+  /** re-reconstruct the chosen candidate with its 8-bit layers in place (default: when the base was reconstructed) */
+  refine?: boolean;
+  signal?: AbortSignal;
+  onProgress?: ProgressListener;
+}
+
+export interface MixedPrecisionResult {
+  chosen: Quantized;
+  report: MixedPrecisionReport;
+}
+
+/** Points lost against FP32: top-1 with labels, 100 − top-1 agreement without, 100 − detections kept for a detector. */
+export function dropOf(e: EvaluationResult): { drop: number; metric: MixedPrecisionReport["metric"] } {
+  if (e.fp32.top1 !== null && e.quantized?.top1 !== null && e.quantized?.top1 !== undefined) return { drop: e.fp32.top1 - e.quantized.top1, metric: "top1" };
+  if (e.agreement) return { drop: 100 - e.agreement.agreement, metric: "agreement" };
+  if (e.detection && e.detection.keptPercent !== null) return { drop: 100 - e.detection.keptPercent, metric: "detection" };
+  throw new DataError("--max-drop measures each candidate by top-1, by agreement with FP32's top-1 or by the detections FP32 finds; this model has neither a class output nor detector outputs, and on these samples FP32 finds no detection. Choose the layers to keep at 8 bits with --keep instead.");
+}
+
+/** Average weight bits over the quantized layers' weights. */
+export function averageBits(plans: LayerPlan[]): number {
+  let bits = 0;
+  let count = 0;
+  for (const p of plans) {
+    if (!p.weight) continue;
+    const per = p.weight.codes.length / p.weight.bits.length;
+    for (const b of p.weight.bits) bits += b * per;
+    count += p.weight.codes.length;
+  }
+  return count ? bits / count : 32;
+}
+
+/** Spearman's rank correlation (average ranks for ties). */
+export function spearman(a: number[], b: number[]): number | null {
+  if (a.length < 3 || a.length !== b.length) return null;
+  const ranks = (x: number[]) => {
+    const order = x.map((v, i) => [v, i] as const).sort((p, q) => p[0] - q[0]);
+    const r = new Array<number>(x.length);
+    for (let i = 0; i < order.length; ) {
+      let j = i;
+      while (j + 1 < order.length && order[j + 1][0] === order[i][0]) j++;
+      for (let k = i; k <= j; k++) r[order[k][1]] = (i + j) / 2;
+      i = j + 1;
+    }
+    return r;
+  };
+  const ra = ranks(a);
+  const rb = ranks(b);
+  const mean = (x: number[]) => x.reduce((s, v) => s + v, 0) / x.length;
+  const ma = mean(ra);
+  const mb = mean(rb);
+  let num = 0;
+  let da = 0;
+  let db = 0;
+  for (let i = 0; i < ra.length; i++) {
+    num += (ra[i] - ma) * (rb[i] - mb);
+    da += (ra[i] - ma) ** 2;
+    db += (rb[i] - mb) ** 2;
+  }
+  return da > 0 && db > 0 ? num / Math.sqrt(da * db) : null;
+}
+
+/** Without a reconstruction (no Hessians), each layer's relative weight error ‖W − Ŵ‖² / ‖W‖². */
+export function weightErrorProxy(c: Calibrated, plans: LayerPlan[]): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const p of plans) {
+    if (!p.weight) continue;
+    const w = c.weights.get(p.layer.weightName)!;
+    const axis = p.layer.weightAxis;
+    const inner = w.shape.slice(axis + 1).reduce((a, b) => a * b, 1);
+    const channels = w.shape[axis];
+    let err = 0;
+    let energy = 0;
+    for (let i = 0; i < w.data.length; i++) {
+      const ch = Math.floor(i / inner) % channels;
+      err += (w.data[i] - (p.weight.codes[i] * p.weight.scale[ch] + p.weight.offset[ch])) ** 2;
+      energy += w.data[i] ** 2;
+    }
+    out.set(p.layer.name, energy > 0 ? err / energy : 0);
+  }
+  return out;
+}
+
+/** `plans` with the weights of `names` at 8 bits (nearest rounding, same clipping method); activations unchanged. */
+export function promote(c: Calibrated, plans: LayerPlan[], names: Set<string>, config: QuantConfig): LayerPlan[] {
+  return plans.map((p) => {
+    if (!names.has(p.layer.name) || !p.weight) return p;
+    const weight = planWeights(p.layer, c.weights.get(p.layer.weightName)!, 8, config, false);
+    return { ...p, precision: "8bit" as const, weight };
+  });
+}
+
+/** `model` with the biases of `names` as in the prepared model (undoing a bias fold made for their low-bit weights). */
+export function restoreBiases(c: Calibrated, model: ModelProto, names: Set<string>): ModelProto {
+  if (model === c.prepared.model || names.size === 0) return model;
+  const original = new Map(c.prepared.model.graph!.node.map((n) => [n.name, n.input[2]]));
+  const inits = new Map(c.prepared.model.graph!.initializer.map((t) => [t.name, t]));
+  const copy = clone(ModelProtoSchema, model);
+  for (const n of copy.graph!.node) {
+    if (!names.has(n.name) || !n.input[2]) continue;
+    const from = original.get(n.name);
+    const values = from ? tensorToFloat32(inits.get(from)!) : null;
+    const at = copy.graph!.initializer.findIndex((t) => t.name === n.input[2]);
+    if (at < 0) continue;
+    const dims = copy.graph!.initializer[at].dims.map(Number);
+    copy.graph!.initializer[at] = float32Tensor(n.input[2], dims, values ?? new Float32Array(dims[0]));
+  }
+  return copy;
+}
+
+export async function searchMixedPrecision(input: MixedPrecisionInput): Promise<MixedPrecisionResult> {
+  const { c, config, base, evalSet, maxDrop } = input;
+  const req = { preprocess: c.preprocess, layerErrors: false, detection: input.detection, signal: input.signal };
+  // FP32's predictions from the first measurement, reused by the others where top-1 is the metric
+  let fp32Predictions: Predictions | undefined;
+  const proxy = base.reconstruction ? new Map(base.reconstruction.layers.map((l) => [l.name, l.relativeError])) : weightErrorProxy(c, base.plans);
+  const low = base.plans.filter((p) => p.precision === "low" && p.weight);
+  const order = [...low].sort((a, b) => (proxy.get(b.layer.name) ?? 0) - (proxy.get(a.layer.name) ?? 0) || a.layer.params - b.layer.params);
+  const model = base.reconstruction?.model ?? c.prepared.model;
+  const candidates: MixedPrecisionReport["candidates"] = [];
+  const built = new Map<number, Quantized>();
+  let metric: MixedPrecisionReport["metric"] = "top1";
+  const planned = Math.ceil(Math.log2(order.length + 1)) + 3;
+  const measure = async (k: number, q?: Quantized): Promise<number> => {
+    throwIfAborted(input.signal);
+    input.onProgress?.({ stage: "sensitivity", done: candidates.length, total: planned, etaSeconds: null, message: `${k} layer${k === 1 ? "" : "s"} at 8 bits` });
+    const names = new Set(order.slice(0, k).map((p) => p.layer.name));
+    if (!q) {
+      const plans = promote(c, base.plans, names, config);
+      q = { plans, ...exportPlans(c, plans, restoreBiases(c, model, names), input.metadata), reconstruction: base.reconstruction };
+    }
+    const e = await evaluateQuantized(c, q.bytes, evalSet, req, fp32Predictions);
+    fp32Predictions = e.predictions.fp32;
+    const d = dropOf(e);
+    metric = d.metric;
+    candidates.push({ layers8: k, kept: [...names], averageBits: averageBits(q.plans), bytes: q.bytes.length, drop: d.drop, meets: d.drop <= maxDrop });
+    built.set(candidates.length - 1, q);
+    return d.drop;
+  };
+  const indexOf = (k: number) => candidates.findIndex((x) => x.layers8 === k);
+  let chosenK: number | null = null;
+  if ((await measure(0, base)) <= maxDrop) chosenK = 0;
+  else if (order.length > 0 && (await measure(order.length)) <= maxDrop) {
+    let lo = 0;
+    let hi = order.length;
+    while (hi - lo > 1) {
+      const mid = (lo + hi) >> 1;
+      if ((await measure(mid)) <= maxDrop) hi = mid;
+      else lo = mid;
+    }
+    chosenK = hi;
+  }
+  let chosen: number | null = chosenK === null ? null : indexOf(chosenK);
+  const refine = input.refine ?? base.reconstruction !== null;
+  if (chosen !== null && chosenK! > 0 && refine) {
+    // the chosen mix, reconstructed with its 8-bit layers in place (later layers then compensate for the real ones)
+    const names = new Set(order.slice(0, chosenK!).map((p) => p.layer.name));
+    // the reconstruct stage re-chooses every code from the float weights, so the base plans' codes do not matter
+    const r = await reconstructCalibrated(c, promote(c, base.plans, names, config), config, input.onProgress, input.signal);
+    const q: Quantized = { plans: r.plans, ...exportPlans(c, r.plans, r.model, input.metadata), reconstruction: r };
+    const before = candidates[chosen].drop;
+    const drop = await measure(chosenK!, q);
+    // keep whichever of the two measured better, both meet P
+    if (drop <= maxDrop && drop <= before) chosen = candidates.length - 1;
+    else candidates[candidates.length - 1].meets = drop <= maxDrop;
+  }
+  const best = candidates.reduce((a, b, i) => (b.drop < candidates[a].drop ? i : a), 0);
+  const unit = { top1: "top-1 points", agreement: "points of FP32 agreement", detection: "points of FP32's detections" }[metric];
+  const summary =
+    chosen !== null
+      ? `${candidates[chosen].layers8} of ${order.length} layers at 8 bits meet the target: drop ${candidates[chosen].drop.toFixed(2)} ${unit} ≤ ${maxDrop} on ${evalSet.files.length} evaluation images, ${candidates[chosen].averageBits.toFixed(2)} weight bits on average.`
+      : `No model met the target of ${maxDrop} ${unit}: the closest, with ${candidates[best].layers8} of ${order.length} layers at 8 bits, lost ${candidates[best].drop.toFixed(2)}. It is returned; keep more layers in float or give more calibration images.`;
+  input.onProgress?.({ stage: "sensitivity", done: planned, total: planned, etaSeconds: 0 });
+  return {
+    chosen: built.get(chosen ?? best)!,
+    report: {
+      maxDrop,
+      metric,
+      images: evalSet.files.length,
+      sensitivity: order.map((p) => ({ layer: p.layer.name, params: p.layer.params, proxy: proxy.get(p.layer.name) ?? 0, measuredDrop: null })),
+      rankCorrelation: null,
+      candidates,
+      chosen,
+      summary,
+    },
+  };
+}
