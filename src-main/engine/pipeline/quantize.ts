@@ -8,6 +8,7 @@ import { imageFeeder, tensorFeeder, type FeedBatch, type Feeder } from "../data/
 import { batches } from "../data/loader.ts";
 import { scanImages, type DataRole, type ImageSet } from "../data/scan.ts";
 import type { EqualizeResult } from "../onnx/equalize.ts";
+import { ValidationError } from "../../../shared/validate.ts";
 import { ModelError } from "../onnx/errors.ts";
 import { tensorInfoOf, withOutputs } from "../onnx/graph.ts";
 import { encodeModel, loadModel } from "../onnx/model-io.ts";
@@ -21,15 +22,16 @@ import { DEFAULT_DETECTION, findDetectorOutputs, type DetectionSettings } from "
 import { evaluate, type EvaluationResult, type Predictions } from "./evaluate.ts";
 import { channelView } from "./histogram.ts";
 import { searchMixedPrecision } from "./mixed-precision.ts";
-import { exactPlacement, planLayer, type LayerPlan, type PlanLayer } from "./plan.ts";
+import { exactPlacement, expectedBiasShift, planLayer, planTensor, type ActivationPlan, type LayerPlan, type PlanLayer } from "./plan.ts";
 import { throwIfAborted, type ProgressListener } from "./progress.ts";
 import { reconstruct, reconstructOptions, type ReconstructResult } from "./reconstruct.ts";
 import { buildReport, NIBBLE_VERSION } from "./report.ts";
 import { explainRuntimeFailure } from "./runtime-failure.ts";
 import { closeSession, openSession, runFeeds, type Feeds, type InputGeometry } from "./runtime.ts";
 import type { TensorStatistics } from "./statistics.ts";
-import { EXACT } from "../targets/exact.ts";
-import type { ExportResult } from "../targets/target.ts";
+import { mergeTaps, placementFor, placementTaps, targetFor } from "../targets/index.ts";
+import type { Placement } from "../targets/placement.ts";
+import type { ExportResult, Target } from "../targets/target.ts";
 
 export { BATCH_SIZE };
 
@@ -83,6 +85,9 @@ export interface Calibrated {
   preprocess: PreprocessConfig;
   /** the calibration data as model feeds (the reconstruct stage reads them again) */
   feeder: Feeder;
+  /** the export target calibration measured for, and its integer placement (null for exact) */
+  target: Target;
+  placement: Placement | null;
 }
 
 export function batchSizeFor(geometry: InputGeometry): number {
@@ -193,9 +198,13 @@ export async function calibrate(req: Omit<QuantizeRequest, "eval" | "layerErrors
   }
   // the percentile and MSE calibrators read every image's histogram (an ablation uses them without ACIQ too)
   const needHistograms = req.config.baseline !== "minmax";
+  const target = targetFor(req.config.target);
+  const placement = placementFor(prepared.model, target, prepared.layers.map((l) => l.info.name));
+  const layerTaps = planLayers(prepared).map((l) => ({ tensor: l.output, perChannel: l.op === "Conv", wholeTensor: req.config.activations === "per-tensor" }));
+  const taps = placement ? mergeTaps([...layerTaps, ...placementTaps(placement, prepared.layers.map((l) => l.input))]) : layerTaps;
   const statistics = await collectStatistics({
     model: batching.relaxed ? relaxBatch(prepared.model) : prepared.model,
-    taps: planLayers(prepared).map((l) => ({ tensor: l.output, perChannel: l.op === "Conv", wholeTensor: req.config.activations === "per-tensor" })),
+    taps,
     images: feeder.samples,
     batches: feeder.batches(batching.batchSize, req.signal),
     histograms: needHistograms ? "all" : req.histograms === false ? "none" : "sample",
@@ -213,22 +222,57 @@ export async function calibrate(req: Omit<QuantizeRequest, "eval" | "layerErrors
     weights.set(l.weight, { data: tensorToFloat32(init), shape: init.dims.map(Number) });
   }
   const dataNotes = [batching.note, calibrationSizeNote(req.config, statistics)].filter((n): n is string => n !== null);
-  return { prepared, geometry: feeder.geometry, calibSet, batching, dataNotes, statistics, weights, timings, equalization, preprocess: req.preprocess, feeder };
+  return { prepared, geometry: feeder.geometry, calibSet, batching, dataNotes, statistics, weights, timings, equalization, preprocess: req.preprocess, feeder, target, placement };
 }
 
-/** The plan of every layer for `config`, from the frozen statistics. */
+/**
+ * The plan of every layer for `config`, from the frozen statistics. Integer targets store the bias
+ * correction as the expected effect of the weights' correction on the bias (the weights stay on their grid).
+ */
 export function planCalibrated(c: Calibrated, config: QuantConfig): LayerPlan[] {
-  return planLayers(c.prepared).map((layer) => planLayer(layer, c.weights.get(layer.weightName)!, c.statistics.get(layer.output), config, EXACT));
+  if (config.target !== c.target.id) throw new Error(`internal: calibrated for target ${c.target.id}, planned for ${config.target}`);
+  return planLayers(c.prepared).map((layer) => {
+    const w = c.weights.get(layer.weightName)!;
+    const plan = planLayer(layer, w, c.statistics.get(layer.output), config, c.target);
+    const inputStats = c.statistics.get(layer.input);
+    if (c.target.integerBias && plan.weight && config.methods.includes("biascorr") && inputStats?.perChannel) {
+      return { ...plan, biasCorrection: expectedBiasShift(layer, plan.weight, w.shape, inputStats.perChannel.mean) };
+    }
+    return plan;
+  });
+}
+
+/**
+ * An integer target's grid for every quantized tensor group. Activations are 8-bit there: the UINT8
+ * container is what the fused kernels read, and a coarser grid inside it would save nothing.
+ */
+export function planTensors(c: Calibrated, config: QuantConfig): Map<string, ActivationPlan> {
+  const out = new Map<string, ActivationPlan>();
+  if (!c.placement) return out;
+  for (const g of c.placement.groups) {
+    const stats = c.statistics.get(g.root);
+    if (!stats) throw new Error(`internal: no statistics for quantized tensor ${g.root}`);
+    out.set(g.root, planTensor(g.root, g.bounds, stats, g.preActivation ? c.statistics.get(g.preActivation) : undefined, 8, config));
+  }
+  return out;
 }
 
 /** Plans written as ONNX; `model` is the prepared model, or the reconstruct stage's copy with folded biases. */
-export function exportPlans(c: Calibrated, plans: LayerPlan[], model: ModelProto, metadata: Record<string, string>, onProgress?: ProgressListener): { exported: ExportResult; bytes: Uint8Array } {
+export function exportPlans(
+  c: Calibrated,
+  plans: LayerPlan[],
+  model: ModelProto,
+  metadata: Record<string, string>,
+  onProgress?: ProgressListener,
+  tensors: Map<string, ActivationPlan> = new Map(),
+): { exported: ExportResult; bytes: Uint8Array } {
+  if (c.placement && tensors.size === 0) throw new Error(`internal: the ${c.target.id} target needs its tensor plans`);
   onProgress?.({ stage: "export", done: 0, total: 1, etaSeconds: null });
-  const exported = EXACT.emit({
+  const exported = c.target.emit({
     model,
     plans,
-    tensors: new Map(),
-    placement: null,
+    tensors,
+    placement: c.placement,
     weightShapes: new Map([...c.weights].map(([k, v]) => [k, v.shape])),
     activationRanks: activationRanks(c),
     metadata,
@@ -262,11 +306,13 @@ export async function quantizeCalibrated(
   let model = c.prepared.model;
   let reconstruction: ReconstructResult | null = null;
   if (config.methods.includes("reconstruct") || config.methods.includes("bias-fold")) {
+    // the stage rebuilds the network layer by layer with the exact export; its integer form is not written yet
+    if (c.placement) throw new ValidationError(`The methods "reconstruct" and "bias-fold" work with the exact target only so far; choose --target exact, or leave those methods out for --target ${c.target.id}.`);
     reconstruction = await reconstructCalibrated(c, plans, config, onProgress, signal);
     plans = reconstruction.plans;
     model = reconstruction.model;
   }
-  return { plans, ...exportPlans(c, plans, model, metadata, onProgress), reconstruction };
+  return { plans, ...exportPlans(c, plans, model, metadata, onProgress, planTensors(c, config)), reconstruction };
 }
 
 /** The reconstruct stage on `plans` (methods "reconstruct": rounding, "bias-fold": biases). */

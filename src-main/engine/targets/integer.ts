@@ -48,8 +48,9 @@ export function exportInteger(target: Target, input: ExportInput): ExportResult 
   graph.node = graph.node.filter((n) => !removed.has(n));
   made = producer();
 
+  const originalName = new Map<string, string>();
   const groupPlan = (t: string): ActivationPlan => {
-    const g = placement.groupOf.get(t);
+    const g = placement.groupOf.get(originalName.get(t) ?? t);
     const a = g && input.tensors.get(g.root);
     if (!a) throw new Error(`internal: tensor ${t} is placed but has no plan`);
     return a;
@@ -69,6 +70,7 @@ export function exportInteger(target: Target, input: ExportInput): ExportResult 
       if (!p && graphInputs.has(t)) {
         const dq = unique(`${t}_dequantized`);
         renamedInputs.set(t, dq);
+        originalName.set(dq, t);
         const qn = node("QuantizeLinear", unique(`${t}_q`), [t, s, z], [q]);
         const dqn = node("DequantizeLinear", unique(`${t}_dq`), [q, s, z], [dq]);
         graph.node.unshift(qn, dqn);
