@@ -221,6 +221,8 @@ export interface LayerReport {
    * float kernels behind DequantizeLinear (a faithful simulation), or plain float (kept in float)
    */
   executable: "integer" | "simulation" | "float";
+  /** the operator onnxruntime's CPU provider runs the layer as (QLinearConv, Conv, ...); absent in older reports */
+  runsAs?: string | null;
   executableWhy: string;
   /** methods that were on for this layer but changed nothing measurable */
   noEffect: Method[];
@@ -243,6 +245,8 @@ export interface RuntimeGraphReport {
   integerOps: number;
   /** float convolutions and matrix products left (Conv, FusedConv, Gemm, MatMul, ...) */
   floatConvs: number;
+  /** per weighted layer: the operator onnxruntime runs it as (null: fused away or not found), integer or not */
+  layers: { name: string; runsAs: string | null; integer: boolean }[];
 }
 
 /** The exported file's predictions at onnxruntime's lowest and highest optimization levels. */

@@ -3,7 +3,7 @@
 import { fromBinary } from "@bufbuild/protobuf";
 import { ModelProtoSchema, type ModelProto } from "onnx-buf";
 import type { LayerHistogram } from "../../../shared/engine-api.ts";
-import type { MixedPrecisionReport, PreprocessConfig, QuantConfig, QuantReport } from "../../../shared/types.ts";
+import type { MixedPrecisionReport, PreprocessConfig, QuantConfig, QuantReport, TargetReport } from "../../../shared/types.ts";
 import { imageFeeder, tensorFeeder, type FeedBatch, type Feeder } from "../data/feeds.ts";
 import { batches } from "../data/loader.ts";
 import { scanImages, type DataRole, type ImageSet } from "../data/scan.ts";
@@ -26,6 +26,7 @@ import { exactPlacement, expectedBiasShift, planLayer, planTensor, type Activati
 import { throwIfAborted, type ProgressListener } from "./progress.ts";
 import { reconstruct, reconstructOptions, type ReconstructResult } from "./reconstruct.ts";
 import { buildReport, NIBBLE_VERSION } from "./report.ts";
+import { measureLatency, ortOptimizedGraph, selfCheck } from "../deploy/checks.ts";
 import { explainRuntimeFailure } from "./runtime-failure.ts";
 import { closeSession, openSession, runFeeds, type Feeds, type InputGeometry } from "./runtime.ts";
 import type { TensorStatistics } from "./statistics.ts";
@@ -518,9 +519,66 @@ export async function quantize(request: QuantizeRequest): Promise<QuantizeOutcom
     }
   }
   const { plans, exported, bytes } = q;
+  const target = await targetReport(c, req.config, bytes, evalSet, req.signal);
+  c.timings.deploy = (performance.now() - t) / 1000;
   const report = await buildReport({ request: req, calibrated: c, plans, exported, bytes, evaluation, evalSet, errorTaps: errorTaps(c.prepared) });
   const reconstruction = q.reconstruction
     ? { layers: q.reconstruction.layers, passSeconds: q.reconstruction.passSeconds, solveSeconds: q.reconstruction.solveSeconds, images: q.reconstruction.images }
     : undefined;
-  return { report: { ...report, ...(reconstruction ? { reconstruction } : {}), ...(mixedPrecision ? { mixedPrecision } : {}) }, bytes, histograms: layerHistograms(c, plans) };
+  // what runs as integers is onnxruntime's word, not the file's form
+  const runsAs = new Map(target.runtime?.layers.map((l) => [l.name, l]) ?? []);
+  const layers = report.layers.map((l) => {
+    const seen = runsAs.get(l.name);
+    return seen ? { ...l, runsAs: seen.runsAs, executable: seen.integer ? ("integer" as const) : l.executable === "float" ? ("float" as const) : ("simulation" as const) } : l;
+  });
+  return { report: { ...report, layers, target, ...(reconstruction ? { reconstruction } : {}), ...(mixedPrecision ? { mixedPrecision } : {}) }, bytes, histograms: layerHistograms(c, plans) };
 }
+
+/** What the target changed in the methods, in words, for the report. */
+export function targetNotes(config: QuantConfig, target: Target): string[] {
+  const notes: string[] = [];
+  if (target.placement === "operator-inputs") {
+    if (config.aBits !== 8 || config.activations !== "per-tensor") {
+      notes.push(`Activations are 8-bit, one scale per tensor, at the inputs of the quantized operators: that is what the ${target.id} target's integer kernels read (the chosen ${config.aBits}-bit ${config.activations} activations apply to the exact target only).`);
+    }
+    if (config.methods.includes("bitalloc-a")) notes.push("Bit allocation across activation channels is off: the target needs one scale per activation tensor.");
+    if (config.methods.includes("aciq")) notes.push("ACIQ clips per tensor (8-bit activations: the true range is kept unless the reference calibration is chosen).");
+    if (config.methods.includes("biascorr")) notes.push("Bias correction is stored in the INT32 bias (the weights stay on their integer grid).");
+  }
+  if (config.methods.includes("bitalloc-w") && !target.mixedWeightBits) {
+    notes.push(`Bit allocation across weight channels is off: the ${target.id} target holds one weight container per layer, and a channel given more than ${config.wBits} bits would turn the whole layer INT8.`);
+  }
+  if (target.id === "ort" && config.wBits < 8) {
+    notes.push(`onnxruntime fuses no weights narrower than INT8: the ${config.wBits}-bit weight grid is kept inside INT8 containers, so the file is no smaller than an INT8 file before compression.`);
+  }
+  return notes;
+}
+
+/**
+ * The deployment checks of an export, on the exported bytes: onnxruntime's optimized graph (what it runs as
+ * integers), the self-check between optimization levels and the time per image against FP32, each on the
+ * evaluation samples (none of them without evaluation data).
+ */
+async function targetReport(c: Calibrated, config: QuantConfig, bytes: Uint8Array, evalSet: ImageSet | null, signal?: AbortSignal): Promise<TargetReport> {
+  const notes = targetNotes(config, c.target);
+  const runtime = await ortOptimizedGraph(bytes, c.prepared.layers.map((l) => l.info.name));
+  if (!evalSet || evalSet.files.length === 0) return { id: c.target.id, notes, runtime, selfCheck: null, latency: null };
+  const feeder = await openFeeder(c.prepared, evalSet, c.preprocess);
+  const classOutput = classOutputOf(c.prepared);
+  const output = classOutput ?? c.prepared.source.model.graph!.output[0].name;
+  const relaxed = c.batching.relaxed;
+  const quantized = relaxed ? relaxBytes(bytes) : bytes;
+  const fp32 = relaxed ? encodeModel(relaxBatch(c.prepared.source.model)) : c.prepared.source.path;
+  const selfCheckResult = await selfCheck(quantized, feeder.batches(c.batching.batchSize, signal), output, classOutput !== null);
+  const samples = new Map<number, Feeds | null>();
+  for (const batch of [1, LATENCY_BATCH]) {
+    if (batch > 1 && c.batching.batchSize === 1 && !relaxed) continue;
+    const first = await feeder.batches(batch, signal).next();
+    samples.set(batch, !first.done && first.value.count === batch ? first.value.feeds : null);
+  }
+  const latency = await measureLatency(fp32, quantized, output, (b) => samples.get(b) ?? null, [1, LATENCY_BATCH]);
+  return { id: c.target.id, notes, runtime, selfCheck: selfCheckResult, latency };
+}
+
+/** the larger batch latency is measured at (throughput); batch 1 is the per-request case */
+const LATENCY_BATCH = 32;
