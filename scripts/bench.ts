@@ -1,7 +1,7 @@
 // Nibble's benchmark (`npm run bench`): accuracy in the paper's table layout against the authors' code,
 // speed of a whole quantize run against a plain FP32 pass, and peak memory against calibration-set size.
 //
-//   npm run bench -- [--part accuracy,speed,memory,ablation|all] [--models resnet20,resnet56,resnet32,resnet44]
+//   npm run bench -- [--part accuracy,speed,memory,ablation,deploy|all] [--models resnet20,resnet56,resnet32,resnet44]
 //                    [--eval-limit N] [--calib-limit 512] [--speed-model resnet56] [--speed-images 5000]
 //                    [--repeat 2] [--memory-images 500,5000] [--fixtures DIR] [--json FILE] [--stream-eval]
 //                    [--ablation-models mobilenet,tiny-darknet,resnet20,resnet56] [--imagenet DIR]
@@ -25,6 +25,7 @@ import { ALL_METHODS, type Method, type QuantConfig } from "../shared/types.ts";
 import { BASE_CONFIG, PREPROCESS, REPO_ROOT, fileBytes, fixed, fixturesDir, median, mib, modelPath, quantizeRun, signed, table, type QuantizeRunResult } from "./bench/common.ts";
 import { PUBLISHED_FP32, REFERENCE_B_STATIC } from "./bench/reference.ts";
 import { ablation, ablationModels } from "./bench/ablation.ts";
+import { deploy } from "./bench/deploy.ts";
 
 const { values: args } = parseArgs({
   options: {
@@ -41,20 +42,21 @@ const { values: args } = parseArgs({
     json: { type: "string" },
     "stream-eval": { type: "boolean", default: false },
     "ablation-models": { type: "string", default: "mobilenet,tiny-darknet,resnet20,resnet56" },
+    "deploy-models": { type: "string", default: "resnet20,resnet56,mobilenet" },
     imagenet: { type: "string" },
     help: { type: "boolean", default: false },
   },
 });
 
 if (args.help) {
-  console.log(`usage: npm run bench -- [--part accuracy,speed,memory,ablation|all] [--models LIST] [--eval-limit N] [--calib-limit N]
+  console.log(`usage: npm run bench -- [--part accuracy,speed,memory,ablation,deploy|all] [--models LIST] [--eval-limit N] [--calib-limit N]
        [--speed-model NAME] [--speed-images N] [--repeat N] [--memory-images SMALL,LARGE] [--fixtures DIR] [--json FILE] [--stream-eval]
-       [--ablation-models mobilenet,tiny-darknet,resnet20,resnet56] [--imagenet DIR]`);
+       [--ablation-models mobilenet,tiny-darknet,resnet20,resnet56] [--deploy-models resnet20,resnet56,mobilenet] [--imagenet DIR]`);
   process.exit(0);
 }
 
 const parts = new Set(args.part === "all" ? ["accuracy", "speed", "memory"] : args.part.split(","));
-for (const p of parts) if (!["accuracy", "speed", "memory", "ablation"].includes(p)) throw new Error(`--part: unknown part "${p}"`);
+for (const p of parts) if (!["accuracy", "speed", "memory", "ablation", "deploy"].includes(p)) throw new Error(`--part: unknown part "${p}"`);
 const FIXTURES = fixturesDir(args.fixtures);
 const TRAIN = path.join(FIXTURES, "cifar10-train-1000");
 const TEST = path.join(FIXTURES, "cifar10-test");
@@ -445,6 +447,15 @@ if (parts.has("ablation")) {
   const a = await ablation(models, log);
   console.log(a.text);
   results.ablation = a.data;
+  await saveJson();
+}
+if (parts.has("deploy")) {
+  const wanted = args["deploy-models"].split(",").map((s) => s.trim());
+  const models = ablationModels(FIXTURES, args.imagenet, calibLimit).filter((m) => wanted.includes(m.key));
+  console.log("## Deployment: export targets in onnxruntime (issue 10)\n");
+  const d = await deploy(models, log);
+  console.log(d.text);
+  results.deploy = d.data;
   await saveJson();
 }
 results.finishedAt = new Date().toISOString();
