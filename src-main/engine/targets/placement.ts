@@ -53,7 +53,8 @@ export function placeActivations(input: PlacementInput): Placement {
   const { graph, rules } = input;
   const index = indexGraph(graph);
   const ruleOf = (n: NodeProto): QdqRule | undefined => (isDefaultDomain(n) ? rules[n.opType] : undefined);
-  const isData = (t: string) => t !== "" && !constantOf(index, t);
+  const floats = floatTensors(graph);
+  const isData = (t: string) => t !== "" && floats.has(t) && !constantOf(index, t);
   const dataInputs = (n: NodeProto, r: QdqRule) => r.data(n).map((i) => n.input[i]).filter((t) => t !== undefined && t !== "");
 
   // an operator that becomes an integer unit whatever surrounds it
@@ -139,4 +140,22 @@ function outputGroup(
   }
   if (feeds && r.role === "weighted" && n.opType !== "Conv" && !feeds.has(o)) return null;
   return newGroup(o, [null, null]);
+}
+
+/** operators whose outputs are integers or booleans whatever their inputs: shape arithmetic, indices, masks */
+const NON_FLOAT_OUTPUTS = new Set(["Shape", "Size", "ArgMax", "ArgMin", "NonZero", "TopK", "Equal", "Greater", "Less", "GreaterOrEqual", "LessOrEqual", "Not", "And", "Or", "IsNaN", "IsInf", "NonMaxSuppression"]);
+
+/**
+ * The tensors computed from the float graph inputs: only those are quantized (a converter's shape
+ * arithmetic, Shape → Gather → Concat → Reshape, runs on int64 and goes through the same operator types).
+ */
+function floatTensors(graph: GraphProto): Set<string> {
+  const FLOAT = 1;
+  const out = new Set(graph.input.filter((v) => v.type?.value.case === "tensorType" && v.type.value.value.elemType === FLOAT).map((v) => v.name));
+  for (const n of graph.node) {
+    // left out whole: TopK's values (its indices are not), a Cast (float only when cast to float)
+    if (NON_FLOAT_OUTPUTS.has(n.opType) || n.opType === "Cast") continue;
+    if (n.input.some((t) => out.has(t))) for (const o of n.output) out.add(o);
+  }
+  return out;
 }
