@@ -529,7 +529,11 @@ export async function quantize(request: QuantizeRequest): Promise<QuantizeOutcom
   const runsAs = new Map(target.runtime?.layers.map((l) => [l.name, l]) ?? []);
   const layers = report.layers.map((l) => {
     const seen = runsAs.get(l.name);
-    return seen ? { ...l, runsAs: seen.runsAs, executable: seen.integer ? ("integer" as const) : l.executable === "float" ? ("float" as const) : ("simulation" as const) } : l;
+    if (!seen) return l;
+    if (seen.integer) return { ...l, runsAs: seen.runsAs, executable: "integer" as const, executableWhy: "" };
+    if (l.executable === "float") return { ...l, runsAs: seen.runsAs };
+    const why = l.executableWhy || `onnxruntime runs it as a float ${seen.runsAs ?? "operator"} on dequantized values (the ${c.target.id} layout does not fuse)`;
+    return { ...l, runsAs: seen.runsAs, executable: "simulation" as const, executableWhy: why };
   });
   return { report: { ...report, layers, target, ...(reconstruction ? { reconstruction } : {}), ...(mixedPrecision ? { mixedPrecision } : {}) }, bytes, histograms: layerHistograms(c, plans) };
 }
