@@ -508,6 +508,7 @@ export async function quantize(request: QuantizeRequest): Promise<QuantizeOutcom
     if (split.note) c.dataNotes.push(split.note);
     if (evalSet.files.length > 0) {
       if (req.config.maxDrop !== undefined && req.config.maxDrop !== null) {
+        if (c.placement) throw new ValidationError(`--max-drop works with the exact target only so far; choose --target exact, or leave --max-drop out for --target ${c.target.id}.`);
         const search = await searchMixedPrecision({ c, config: req.config, base: q, evalSet, maxDrop: req.config.maxDrop, metadata, detection: req.detection, signal: req.signal, onProgress: req.onProgress });
         q = search.chosen;
         mixedPrecision = search.report;
