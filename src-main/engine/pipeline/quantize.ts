@@ -578,7 +578,9 @@ async function targetReport(c: Calibrated, config: QuantConfig, bytes: Uint8Arra
   const samples = new Map<number, Feeds | null>();
   for (const batch of [1, LATENCY_BATCH]) {
     if (batch > 1 && c.batching.batchSize === 1 && !relaxed) continue;
-    const first = await feeder.batches(batch, signal).next();
+    const it = feeder.batches(batch, signal);
+    const first = await it.next();
+    await it.return(undefined);
     samples.set(batch, !first.done && first.value.count === batch ? first.value.feeds : null);
   }
   const latency = await measureLatency(fp32, quantized, output, (b) => samples.get(b) ?? null, [1, LATENCY_BATCH]);
