@@ -123,3 +123,22 @@ describe("self-check", () => {
     assert.match(bad.message, /different predictions once onnxruntime optimizes it/);
   });
 });
+
+describe("ort target accuracy, measured on the exported file", () => {
+  test("ResNet-20 W8A8 keeps FP32's top-1 within a point on 500 test images calibration never saw", { timeout: 300_000 }, async () => {
+    const { report } = await quantize({
+      model: path.join(fixtures, "models", "resnet20-cifar10.onnx"),
+      calib: { dir: path.join(fixtures, "cifar10-train-1000"), limit: 256, seed: 0 },
+      eval: { dir: path.join(fixtures, "cifar10-test"), limit: 500, seed: 3 },
+      preprocess: { preset: "imagenet" },
+      config: defaultQuantConfig({ wBits: 8, aBits: 8, methods: [], target: "ort" }),
+    });
+    const fp32 = report.fp32!.top1!;
+    const q = report.quantized!.top1!;
+    assert.ok(fp32 > 85, `FP32 top-1 ${fp32}: the data or preprocessing is wrong`);
+    assert.ok(q >= fp32 - 1, `ort W8A8 top-1 ${q} vs FP32 ${fp32}`);
+    assert.equal(report.target!.runtime!.floatConvs, 0);
+    assert.ok(report.target!.selfCheck!.ok, report.target!.selfCheck!.message);
+    assert.deepEqual(report.target!.latency!.rows.map((r) => r.batch), [1, 32]);
+  });
+});
