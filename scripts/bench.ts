@@ -1,13 +1,17 @@
 // Nibble's benchmark (`npm run bench`): accuracy in the paper's table layout against the authors' code,
-// speed of a whole quantize run against a plain FP32 pass, and peak memory against calibration-set size.
+// speed of a whole quantize run against a plain FP32 pass, peak memory against calibration-set size, and the
+// ImageNet classifiers and the UltraFace detector against FP32 and a textbook int8 quantizer.
 //
-//   npm run bench -- [--part accuracy,speed,memory,ablation,deploy|all] [--models resnet20,resnet56,resnet32,resnet44]
+//   npm run bench -- [--part accuracy,speed,memory,imagenet,ablation,deploy|all] [--models resnet20,resnet56,resnet32,resnet44]
 //                    [--eval-limit N] [--calib-limit 512] [--speed-model resnet56] [--speed-images 5000]
 //                    [--repeat 2] [--memory-images 500,5000] [--fixtures DIR] [--json FILE] [--stream-eval]
-//                    [--ablation-models mobilenet,tiny-darknet,resnet20,resnet56] [--imagenet DIR]
+//                    [--imagenet-models LIST] [--imagenet-seed 0] [--imagenet-eval-limit N]
+//                    [--ablation-models mobilenet,tiny-darknet,resnet20,resnet56] [--deploy-models resnet20,resnet56,mobilenet]
+//                    [--imagenet DIR]
 //
-// Parts run in the order speed, memory, accuracy, ablation (models in the order given). "all" is the first
-// three; the ablation of issue 9's methods (scripts/bench/ablation.ts, about an hour) runs when named.
+// Parts run in the order speed, memory, accuracy, imagenet, ablation (models in the order given). "all" is the
+// first four; the ablation of issue 9's methods (scripts/bench/ablation.ts, about an hour) and the deploy table
+// of the export targets (scripts/bench/deploy.ts) run when named.
 // Defaults are the full protocol (docs/BENCHMARKS.md). Tables go to stdout, progress to stderr.
 import { spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
@@ -23,6 +27,7 @@ import { calibrate, evaluateQuantized, imageBatches, quantizeCalibrated } from "
 import { imageFeeds, openSession, runBatch, type InputGeometry } from "../src-main/engine/pipeline/runtime.ts";
 import { ALL_METHODS, type Method, type QuantConfig } from "../shared/types.ts";
 import { BASE_CONFIG, PREPROCESS, REPO_ROOT, fileBytes, fixed, fixturesDir, median, mib, modelPath, quantizeRun, signed, table, type QuantizeRunResult } from "./bench/common.ts";
+import { CLASSIFIERS, imagenetPart, ULTRAFACE } from "./bench/imagenet.ts";
 import { PUBLISHED_FP32, REFERENCE_B_STATIC } from "./bench/reference.ts";
 import { ablation, ablationModels } from "./bench/ablation.ts";
 import { deploy } from "./bench/deploy.ts";
@@ -41,6 +46,9 @@ const { values: args } = parseArgs({
     fixtures: { type: "string" },
     json: { type: "string" },
     "stream-eval": { type: "boolean", default: false },
+    "imagenet-models": { type: "string", default: [...CLASSIFIERS.map((c) => c.name), ULTRAFACE.name].join(",") },
+    "imagenet-seed": { type: "string", default: "0" },
+    "imagenet-eval-limit": { type: "string" },
     "ablation-models": { type: "string", default: "mobilenet,tiny-darknet,resnet20,resnet56" },
     "deploy-models": { type: "string", default: "resnet20,resnet56,mobilenet" },
     imagenet: { type: "string" },
@@ -49,14 +57,16 @@ const { values: args } = parseArgs({
 });
 
 if (args.help) {
-  console.log(`usage: npm run bench -- [--part accuracy,speed,memory,ablation,deploy|all] [--models LIST] [--eval-limit N] [--calib-limit N]
+  console.log(`usage: npm run bench -- [--part accuracy,speed,memory,imagenet,ablation,deploy|all] [--models LIST] [--eval-limit N] [--calib-limit N]
        [--speed-model NAME] [--speed-images N] [--repeat N] [--memory-images SMALL,LARGE] [--fixtures DIR] [--json FILE] [--stream-eval]
+       [--imagenet-models ${[...CLASSIFIERS.map((c) => c.name), ULTRAFACE.name].join(",")}] [--imagenet-seed S] [--imagenet-eval-limit N]
        [--ablation-models mobilenet,tiny-darknet,resnet20,resnet56] [--deploy-models resnet20,resnet56,mobilenet] [--imagenet DIR]`);
   process.exit(0);
 }
 
-const parts = new Set(args.part === "all" ? ["accuracy", "speed", "memory"] : args.part.split(","));
-for (const p of parts) if (!["accuracy", "speed", "memory", "ablation", "deploy"].includes(p)) throw new Error(`--part: unknown part "${p}"`);
+const PARTS = ["accuracy", "speed", "memory", "imagenet", "ablation", "deploy"];
+const parts = new Set(args.part === "all" ? PARTS.filter((p) => p !== "ablation" && p !== "deploy") : args.part.split(","));
+for (const p of parts) if (!PARTS.includes(p)) throw new Error(`--part: unknown part "${p}"`);
 const FIXTURES = fixturesDir(args.fixtures);
 const TRAIN = path.join(FIXTURES, "cifar10-train-1000");
 const TEST = path.join(FIXTURES, "cifar10-test");
@@ -439,6 +449,31 @@ if (parts.has("accuracy")) {
     await saveJson();
   }
   console.log(printSummary(done) + "\n");
+}
+if (parts.has("imagenet")) {
+  console.log("## ImageNet classifiers and UltraFace against FP32 and a textbook int8 quantizer\n");
+  const models = args["imagenet-models"].split(",").map((s) => s.trim()).filter(Boolean);
+  const known = [...CLASSIFIERS.map((c) => c.name), ULTRAFACE.name];
+  for (const name of models) if (!known.includes(name)) throw new Error(`--imagenet-models: unknown model "${name}" (known: ${known.join(", ")})`);
+  const seed = Number(args["imagenet-seed"]);
+  if (!Number.isInteger(seed) || seed < 0) throw new Error(`--imagenet-seed must be a whole number, not "${args["imagenet-seed"]}"`);
+  results.imagenet = await imagenetPart(
+    {
+      fixtures: FIXTURES,
+      tmp: TMP,
+      seed,
+      calibImages: 300,
+      evalImages: 1000,
+      evalLimit: args["imagenet-eval-limit"] === undefined ? undefined : int(args["imagenet-eval-limit"], "--imagenet-eval-limit"),
+      models,
+      log,
+    },
+    async (text, partial) => {
+      console.log(text + "\n");
+      results.imagenet = partial;
+      await saveJson();
+    },
+  );
 }
 if (parts.has("ablation")) {
   const wanted = args["ablation-models"].split(",").map((s) => s.trim());

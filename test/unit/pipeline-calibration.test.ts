@@ -84,6 +84,28 @@ describe("calibration statistic (issue 8: the baseline is the true range)", () =
     assert.ok(clipped(data, 4, r.lo, r.range) > 0);
   });
 
+  it("the classifier kept at 8 bits gets one range for all classes, so a class calibration never showed is not clipped", () => {
+    // 50 classes, 40 calibration images of only 10 of them: a class's own images give it a logit near 8, others near 0
+    const classes = 50;
+    const r = mulberry32(3);
+    const acc = new StaticStats(classes);
+    for (let n = 0; n < 40; n++) {
+      const x = new Float32Array(classes).map(() => r() - 0.5);
+      x[n % 10] += 8;
+      acc.addPerSample(x, 1, classes, 1);
+    }
+    const s = acc.summary();
+    const logits: TensorStatistics = {
+      tensor: "logits", sampleShape: [classes], samples: 40, perChannel: s.channel, perTensor: s.tensor, globalMin: s.tensorMin, globalMax: s.tensorMax,
+      channelGlobal: { min: s.channelMin, max: s.channelMax }, histogram: null,
+    };
+    assert.ok(s.channelMax[30] < 1, "class 30 never won during calibration");
+    const a = planActivation(layer({ role: "last" }), logits, 8, "8bit", cfg({}));
+    const c = a.lo.length === 1 ? 0 : 30;
+    assert.ok(a.lo[c] + a.range[c] >= 8, `class 30's grid reaches ${a.lo[c] + a.range[c]}, below its winning logit of 8`);
+    assert.equal(a.granularity, "per-tensor");
+  });
+
   it("ACIQ does not clip 8-bit tensors (global); at 4 bits it clips, and never spends steps above the largest value seen", () => {
     const a8 = planActivation(layer(), stats, 8, "low", cfg({ methods: ["aciq"] }));
     assert.equal(a8.source, "minmax");
