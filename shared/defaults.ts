@@ -15,6 +15,7 @@ export function defaultQuantConfig(overrides: Partial<QuantConfig> = {}): QuantC
     keepFirstLast8: true,
     keep: {},
     calibration: "global",
+    target: "exact",
     ...overrides,
   };
 }

@@ -4,6 +4,7 @@
 // message that names the field.
 import type { JobRequest, NibbleApi } from "./engine-api.ts";
 import type { ApiMethod, DialogRequest } from "./ipc.ts";
+import { TARGET_IDS } from "./targets.ts";
 import { CALIBRATIONS, KNOWN_METHODS, type Method, type PreprocessConfig, type PresetName, type QuantConfig } from "./types.ts";
 
 export class ValidationError extends Error {
@@ -108,6 +109,7 @@ export function quantConfig(v: unknown, field = "config"): QuantConfig {
     keep,
     // absent in configs saved before it existed: they get today's default
     calibration: o.calibration === undefined ? "global" : oneOf(o.calibration, `${field}.calibration`, CALIBRATIONS),
+    target: o.target === undefined ? "exact" : oneOf(o.target, `${field}.target`, TARGET_IDS),
     ...(o.maxDrop !== undefined && o.maxDrop !== null ? { maxDrop: num(o.maxDrop, `${field}.maxDrop`, 0, 100) } : {}),
     ...(o.reconstruct !== undefined ? { reconstruct: reconstructSettings(o.reconstruct, `${field}.reconstruct`) } : {}),
   };
