@@ -388,6 +388,10 @@ describe("the engine worker dying while the loopback host serves", () => {
   });
 
   test("host: an engine thread that runs out of memory fails the job with 'it ran out of memory', the host stays up and the next run works", async () => {
+    // the service keeps the last job's thread for its session cache; end it so this job gets a fresh, tiny one
+    const kept = engineThreads.at(-1)!;
+    await killEngineThread(kept);
+    await exited(kept, 60_000);
     nextThreadHeapMb = 8;
     const r = await runToEnd(client, demoRequest());
     assert.equal(r.final.type, "error");

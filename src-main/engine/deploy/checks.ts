@@ -112,8 +112,9 @@ function median(xs: number[]): number {
 
 /**
  * Time per image of `fp32` and `quantized` on one thread, runs interleaved so the machine's load falls on both
- * alike; the median of `rounds` runs per batch size. `feeds(batch)` gives the inputs of one batch, or null when
- * the models do not take that batch.
+ * alike; the median of `rounds` runs per batch size, or of as many as fit in `budgetMs` (at least three): a
+ * slow simulated file on a large batch must not add a minute to every run. `feeds(batch)` gives the inputs of
+ * one batch, or null when the models do not take that batch.
  */
 export async function measureLatency(
   fp32: Uint8Array | string,
@@ -122,6 +123,7 @@ export async function measureLatency(
   feeds: (batch: number) => Feeds | null,
   batchSizes: readonly number[] = [1, 32],
   rounds = 15,
+  budgetMs = 4000,
 ): Promise<LatencyReport> {
   const a = await openSession(fp32, { quiet: true, threads: 1 });
   const b = await openSession(quantized, { quiet: true, threads: 1 });
@@ -134,7 +136,8 @@ export async function measureLatency(
       await timeOnce(b, f, output);
       const ta: number[] = [];
       const tb: number[] = [];
-      for (let r = 0; r < rounds; r++) {
+      const start = performance.now();
+      for (let r = 0; r < rounds && (r < 3 || performance.now() - start < budgetMs); r++) {
         ta.push(await timeOnce(a, f, output));
         tb.push(await timeOnce(b, f, output));
       }

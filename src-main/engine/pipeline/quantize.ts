@@ -573,7 +573,12 @@ export function targetNotes(config: QuantConfig, target: Target): string[] {
  */
 async function targetReport(c: Calibrated, config: QuantConfig, bytes: Uint8Array, evalSet: ImageSet | null, signal?: AbortSignal): Promise<TargetReport> {
   const notes = targetNotes(config, c.target);
-  const runtime = await ortOptimizedGraph(bytes, c.prepared.layers.map((l) => l.info.name));
+  // onnxruntime writes its optimized graph to a temporary file; on a full disk or under a file-size limit that
+  // check is lost, not the export (whose own save then says what is wrong)
+  const runtime = await ortOptimizedGraph(bytes, c.prepared.layers.map((l) => l.info.name)).catch((err: unknown) => {
+    notes.push(`What onnxruntime runs as integers was not checked: its optimized graph could not be written to the temporary folder (${err instanceof Error ? err.message : String(err)}).`);
+    return null;
+  });
   if (!evalSet || evalSet.files.length === 0) return { id: c.target.id, notes, runtime, selfCheck: null, latency: null };
   const feeder = await openFeeder(c.prepared, evalSet, c.preprocess);
   const classOutput = classOutputOf(c.prepared);
