@@ -7,7 +7,7 @@
 //                    [--repeat 2] [--memory-images 500,5000] [--fixtures DIR] [--json FILE] [--stream-eval]
 //                    [--imagenet-models LIST] [--imagenet-seed 0] [--imagenet-eval-limit N]
 //                    [--ablation-models mobilenet,tiny-darknet,resnet20,resnet56] [--deploy-models resnet20,resnet56,mobilenet]
-//                    [--imagenet DIR] [--session-models resnet20,mobilenet]
+//                    [--imagenet DIR] [--session-models resnet20,mobilenet] [--rows textbook,none,...]
 //
 // Parts run in the order speed, memory, accuracy, imagenet, ablation, deploy, session (models in the order given). "all" is the
 // first four; the ablation of issue 9's methods (scripts/bench/ablation.ts, about an hour), the deploy table
@@ -23,10 +23,10 @@ import { scanImages } from "../src-main/engine/data/scan.ts";
 import { encodeModel, loadModel } from "../src-main/engine/onnx/model-io.ts";
 import { prepareModel, requireImageInput } from "../src-main/engine/onnx/prepare.ts";
 import { evaluate, type EvalBatch, type Predictions } from "../src-main/engine/pipeline/evaluate.ts";
-import { calibrate, evaluateQuantized, imageBatches, quantizeCalibrated } from "../src-main/engine/pipeline/quantize.ts";
+import { calibrate, evaluateQuantized, imageBatches, quantizeCalibrated, type Calibrated } from "../src-main/engine/pipeline/quantize.ts";
 import { imageFeeds, openSession, runBatch, type InputGeometry } from "../src-main/engine/pipeline/runtime.ts";
 import { ALL_METHODS, type Method, type QuantConfig } from "../shared/types.ts";
-import { BASE_CONFIG, PREPROCESS, REPO_ROOT, fileBytes, fixed, fixturesDir, median, mib, modelPath, quantizeRun, signed, table, type QuantizeRunResult } from "./bench/common.ts";
+import { BASE_CONFIG, PREPROCESS, REPO_ROOT, calibrationKey, fileBytes, keepRow, textbookConfig, fixed, fixturesDir, median, mib, modelPath, quantizeRun, signed, table, type QuantizeRunResult } from "./bench/common.ts";
 import { CLASSIFIERS, imagenetPart, ULTRAFACE } from "./bench/imagenet.ts";
 import { PUBLISHED_FP32, REFERENCE_B_STATIC } from "./bench/reference.ts";
 import { ablation, ablationModels } from "./bench/ablation.ts";
@@ -54,6 +54,7 @@ const { values: args } = parseArgs({
     "deploy-models": { type: "string", default: "resnet20,resnet56,mobilenet" },
     imagenet: { type: "string" },
     "session-models": { type: "string", default: "resnet20,mobilenet" },
+    rows: { type: "string" },
     help: { type: "boolean", default: false },
   },
 });
@@ -63,7 +64,8 @@ if (args.help) {
        [--speed-model NAME] [--speed-images N] [--repeat N] [--memory-images SMALL,LARGE] [--fixtures DIR] [--json FILE] [--stream-eval]
        [--imagenet-models ${[...CLASSIFIERS.map((c) => c.name), ULTRAFACE.name].join(",")}] [--imagenet-seed S] [--imagenet-eval-limit N]
        [--ablation-models mobilenet,tiny-darknet,resnet20,resnet56] [--deploy-models resnet20,resnet56,mobilenet] [--imagenet DIR]
-       [--session-models resnet20,mobilenet]`);
+       [--session-models resnet20,mobilenet] [--rows LIST]
+  --rows LIST   accuracy and imagenet parts: only the rows whose Methods column is in LIST (e.g. textbook)`);
   process.exit(0);
 }
 
@@ -83,6 +85,7 @@ const int = (s: string, name: string): number => {
 const evalLimit = args["eval-limit"] === undefined ? undefined : int(args["eval-limit"], "--eval-limit");
 const calibLimit = int(args["calib-limit"], "--calib-limit");
 const calibSeed = Number(args["calib-seed"]);
+const rowFilter = args.rows === undefined ? undefined : args.rows.split(",").map((s) => s.trim()).filter(Boolean);
 
 const started = performance.now();
 const log = (msg: string) => console.error(`[bench ${((performance.now() - started) / 1000).toFixed(0).padStart(5)} s] ${msg}`);
@@ -113,15 +116,17 @@ interface Row {
   methods: string;
 }
 
+// "textbook": the usual tools' int8 (common.ts), the peer every method row is compared with; not in the paper
 const BLOCKS: { w: number; a: number; rows: string[] }[] = [
+  { w: 8, a: 8, rows: ["textbook"] },
   { w: 8, a: 4, rows: ["none", "aciq", "bitalloc-a", "aciq+bitalloc-a"] },
-  { w: 4, a: 8, rows: ["none", "biascorr", "bitalloc-w", "biascorr+bitalloc-w"] },
+  { w: 4, a: 8, rows: ["none", "biascorr", "bitalloc-w", "biascorr+bitalloc-w", "textbook"] },
   { w: 4, a: 4, rows: ["none", "all"] },
   { w: 3, a: 3, rows: ["none", "all"] },
 ];
 
 function methodsOf(name: string): Method[] {
-  if (name === "none") return [];
+  if (name === "none" || name === "textbook") return [];
   if (name === "all") return [...ALL_METHODS];
   const ms = name.split("+") as Method[];
   for (const m of ms) if (!ALL_METHODS.includes(m)) throw new Error(`unknown method ${m}`);
@@ -144,17 +149,37 @@ interface ModelAccuracy {
   fp32: { top1: number; top5: number };
   rows: AccuracyRow[];
   fp32Bytes: number;
-  w4a4AllBytes: number;
+  /** null when --rows left that row out */
+  w4a4AllBytes: number | null;
   calibrateSeconds: number;
   evalSeconds: number;
 }
 
+/** The row's configuration: the paper's table is reproduced with the reference's averaged per-image extremes (ALGORITHMS.md §6). */
+function accuracyConfig(w: number, a: number, name: string): QuantConfig {
+  return name === "textbook" ? textbookConfig(w) : { ...BASE_CONFIG, calibration: "reference", wBits: w, aBits: a, methods: methodsOf(name) };
+}
+
 async function accuracyFor(model: string): Promise<ModelAccuracy> {
   const file = modelPath(FIXTURES, model);
-  log(`${model}: calibrating on ${calibLimit} images of ${TRAIN} (seed ${calibSeed})`);
+  const wanted = BLOCKS.flatMap((b) => b.rows.filter((name) => keepRow(name, rowFilter)).map((name) => ({ setting: `${b.w}W${b.a}A`, name, config: accuracyConfig(b.w, b.a, name) })));
+  if (wanted.length === 0) throw new Error(`--rows ${args.rows}: no row of the accuracy part has these methods`);
+  // one calibration pass per kind of statistics (the textbook rows' target measures other tensors)
+  const calibrated = new Map<string, Calibrated>();
+  let calibrateSeconds = 0;
+  const calibrationFor = async (config: QuantConfig): Promise<Calibrated> => {
+    const key = calibrationKey(config);
+    const seen = calibrated.get(key);
+    if (seen) return seen;
+    log(`${model}: calibrating on ${calibLimit} images of ${TRAIN} (seed ${calibSeed}, target ${config.target})`);
+    const t = performance.now();
+    const made = await calibrate({ model: file, calib: { dir: TRAIN, limit: calibLimit, seed: calibSeed }, preprocess: PREPROCESS, config });
+    calibrateSeconds += (performance.now() - t) / 1000;
+    calibrated.set(key, made);
+    return made;
+  };
+  const first = await calibrationFor(wanted[0].config);
   let t = performance.now();
-  const c = await calibrate({ model: file, calib: { dir: TRAIN, limit: calibLimit, seed: calibSeed }, preprocess: PREPROCESS, config: BASE_CONFIG });
-  const calibrateSeconds = (performance.now() - t) / 1000;
   const evalSet = await scanImages(TEST, evalLimit === undefined ? {} : { limit: evalLimit, seed: 0 });
   // The evaluation images are decoded once per model and fed to the engine's evaluate() from memory:
   // the same call evaluateQuantized(c, bytes, evalSet, { layerErrors: false }, fp32Predictions) makes,
@@ -163,18 +188,18 @@ async function accuracyFor(model: string): Promise<ModelAccuracy> {
   if (!args["stream-eval"]) {
     t = performance.now();
     cached = [];
-    for await (const b of imageBatches(evalSet, c.geometry!, PREPROCESS)) cached.push({ feeds: imageFeeds(c.geometry!, b.data, b.count), count: b.count, labels: b.labels });
+    for await (const b of imageBatches(evalSet, first.geometry!, PREPROCESS)) cached.push({ feeds: imageFeeds(first.geometry!, b.data, b.count), count: b.count, labels: b.labels });
     log(`${model}: decoded ${evalSet.files.length} evaluation images in ${((performance.now() - t) / 1000).toFixed(1)} s`);
   }
-  const fp32Bytes = encodeModel(c.prepared.model);
-  const evaluateBytes = (bytes: Uint8Array, fp32Predictions: Predictions | undefined) =>
+  const fp32Bytes = encodeModel(first.prepared.model);
+  const evaluateBytes = (c: Calibrated, bytes: Uint8Array, fp32Predictions: Predictions | undefined) =>
     cached === null
       ? evaluateQuantized(c, bytes, evalSet, { preprocess: PREPROCESS, layerErrors: false }, fp32Predictions)
       : evaluate({
           fp32: fp32Bytes,
           quantized: bytes,
           fp32Predictions,
-          output: c.prepared.output,
+          output: first.prepared.output,
           images: evalSet.files.length,
           batches: async function* () {
             yield* cached!;
@@ -183,39 +208,35 @@ async function accuracyFor(model: string): Promise<ModelAccuracy> {
   let fp32Predictions: Predictions | undefined;
   let fp32: { top1: number; top5: number } | null = null;
   const rows: AccuracyRow[] = [];
-  let w4a4AllBytes = 0;
+  let w4a4AllBytes: number | null = null;
   const evalStart = performance.now();
-  for (const block of BLOCKS) {
-    const setting = `${block.w}W${block.a}A`;
-    for (const name of block.rows) {
-      t = performance.now();
-      // the paper's table is reproduced with the reference's averaged per-image extremes (ALGORITHMS.md §6)
-      const config: QuantConfig = { ...BASE_CONFIG, calibration: "reference", wBits: block.w, aBits: block.a, methods: methodsOf(name) };
-      const { bytes } = await quantizeCalibrated(c, config, { "nibble.methods": config.methods.join(",") || "none" });
-      const r = await evaluateBytes(bytes, fp32Predictions);
-      if (!fp32Predictions) {
-        fp32Predictions = r.predictions.fp32;
-        fp32 = { top1: r.fp32.top1!, top5: r.fp32.top5! };
-        log(`${model}: FP32 ${fixed(fp32.top1)} / ${fixed(fp32.top5)} on ${r.fp32.labelled} images`);
-      }
-      if (setting === "4W4A" && name === "all") w4a4AllBytes = bytes.length;
-      const row: AccuracyRow = {
-        setting,
-        methods: name,
-        top1: r.quantized!.top1!,
-        top5: r.quantized!.top5!,
-        agreement: r.agreement!.agreement,
-        flipped: r.agreement!.flipped,
-        bytes: bytes.length,
-        seconds: (performance.now() - t) / 1000,
-      };
-      rows.push(row);
-      log(`${model}: ${setting} ${name}: ${fixed(row.top1)} / ${fixed(row.top5)} (${row.seconds.toFixed(1)} s)`);
+  for (const { setting, name, config } of wanted) {
+    const c = await calibrationFor(config);
+    t = performance.now();
+    const { bytes } = await quantizeCalibrated(c, config, { "nibble.methods": name === "textbook" ? "textbook" : config.methods.join(",") || "none" });
+    const r = await evaluateBytes(c, bytes, fp32Predictions);
+    if (!fp32Predictions) {
+      fp32Predictions = r.predictions.fp32;
+      fp32 = { top1: r.fp32.top1!, top5: r.fp32.top5! };
+      log(`${model}: FP32 ${fixed(fp32.top1)} / ${fixed(fp32.top5)} on ${r.fp32.labelled} images`);
     }
+    if (setting === "4W4A" && name === "all") w4a4AllBytes = bytes.length;
+    const row: AccuracyRow = {
+      setting,
+      methods: name,
+      top1: r.quantized!.top1!,
+      top5: r.quantized!.top5!,
+      agreement: r.agreement!.agreement,
+      flipped: r.agreement!.flipped,
+      bytes: bytes.length,
+      seconds: (performance.now() - t) / 1000,
+    };
+    rows.push(row);
+    log(`${model}: ${setting} ${name}: ${fixed(row.top1)} / ${fixed(row.top5)} (${row.seconds.toFixed(1)} s)`);
   }
   return {
     model,
-    calibImages: c.calibSet.files.length,
+    calibImages: first.calibSet.files.length,
     evalImages: fp32Predictions!.labels.length,
     fp32: fp32!,
     rows,
@@ -249,35 +270,36 @@ function printModel(m: ModelAccuracy): string {
     "",
     table(["Setting", "Methods", "top-1", "top-5", "authors (b) static top-1 / top-5", "Δ top-1", "agree FP32 %", "≥ authors − 0.5"], rows, ["l", "l", "r", "r", "r", "r", "r", "l"]),
     "",
-    `File size: FP32 ${m.fp32Bytes.toLocaleString("en-US")} bytes, exported W4A4 all methods ${m.w4a4AllBytes.toLocaleString("en-US")} bytes, ratio ${(m.fp32Bytes / m.w4a4AllBytes).toFixed(2)}x (${((100 * m.w4a4AllBytes) / m.fp32Bytes).toFixed(1)}% of FP32). Time: calibrate ${m.calibrateSeconds.toFixed(1)} s, ${m.rows.length} configurations ${(m.evalSeconds / 60).toFixed(1)} min.`,
+    (m.w4a4AllBytes === null
+      ? ""
+      : `File size: FP32 ${m.fp32Bytes.toLocaleString("en-US")} bytes, exported W4A4 all methods ${m.w4a4AllBytes.toLocaleString("en-US")} bytes, ratio ${(m.fp32Bytes / m.w4a4AllBytes).toFixed(2)}x (${((100 * m.w4a4AllBytes) / m.fp32Bytes).toFixed(1)}% of FP32). `) +
+      `Time: calibrate ${m.calibrateSeconds.toFixed(1)} s, ${m.rows.length} configurations ${(m.evalSeconds / 60).toFixed(1)} min.`,
   ].join("\n");
 }
 
 function printSummary(ms: ModelAccuracy[]): string {
-  const keys = BLOCKS.flatMap((b) => b.rows.map((r) => ({ setting: `${b.w}W${b.a}A`, methods: r })));
+  const keys = BLOCKS.flatMap((b) => b.rows.filter((r) => keepRow(r, rowFilter)).map((r) => ({ setting: `${b.w}W${b.a}A`, methods: r })));
   const rows: string[][] = [["FP32", "—", ...ms.map((m) => `${fixed(m.fp32.top1)} (${signed(m.fp32.top1 - (PUBLISHED_FP32[m.model]?.top1 ?? NaN))})`)]];
   for (const k of keys) {
     rows.push([
       k.setting,
       k.methods,
       ...ms.map((m) => {
-        const r = m.rows.find((x) => x.setting === k.setting && x.methods === k.methods)!;
+        const r = m.rows.find((x) => x.setting === k.setting && x.methods === k.methods);
+        if (!r) return "—";
         const ref = refFor(m.model, `${k.setting} ${k.methods}`);
         return ref ? `${fixed(r.top1)} (${signed(r.top1 - ref.top1)})` : fixed(r.top1);
       }),
     ]);
   }
-  const sizes = ms.map((m) => [m.model, m.fp32Bytes.toLocaleString("en-US"), m.w4a4AllBytes.toLocaleString("en-US"), (m.fp32Bytes / m.w4a4AllBytes).toFixed(2), (m.w4a4AllBytes / m.fp32Bytes).toFixed(3)]);
+  const sizes = ms.flatMap((m) => (m.w4a4AllBytes === null ? [] : [[m.model, m.fp32Bytes.toLocaleString("en-US"), m.w4a4AllBytes.toLocaleString("en-US"), (m.fp32Bytes / m.w4a4AllBytes).toFixed(2), (m.w4a4AllBytes / m.fp32Bytes).toFixed(3)]]));
   const times = ms.map((m) => [m.model, m.calibrateSeconds.toFixed(1), m.rows.length.toString(), (m.evalSeconds / m.rows.length).toFixed(1), ((m.calibrateSeconds + m.evalSeconds) / 60).toFixed(1)]);
   return [
     "### Top-1 by model (in brackets: difference from the authors' (b) static; FP32: from the published accuracy)",
     "",
     table(["Setting", "Methods", ...ms.map((m) => m.model)], rows, ["l", "l", ...ms.map(() => "r" as const)]),
     "",
-    "### Model file size, FP32 vs exported W4A4 all methods",
-    "",
-    table(["Model", "FP32 bytes", "W4A4 all bytes", "FP32 / W4A4", "W4A4 / FP32"], sizes),
-    "",
+    ...(sizes.length ? ["### Model file size, FP32 vs exported W4A4 all methods", "", table(["Model", "FP32 bytes", "W4A4 all bytes", "FP32 / W4A4", "W4A4 / FP32"], sizes), ""] : []),
     "### Accuracy part, wall-clock",
     "",
     table(["Model", "calibrate s", "configurations", "s per configuration (quantize + export + evaluate)", "total min"], times),
@@ -470,6 +492,7 @@ if (parts.has("imagenet")) {
       evalImages: 1000,
       evalLimit: args["imagenet-eval-limit"] === undefined ? undefined : int(args["imagenet-eval-limit"], "--imagenet-eval-limit"),
       models,
+      rows: rowFilter,
       log,
     },
     async (text, partial) => {

@@ -24,6 +24,26 @@ export const PREPROCESS: PreprocessConfig = { preset: "imagenet" };
 /** The engine's defaults (the CLI's with no flags): reference constants, Laplace, per-channel activations. */
 export const BASE_CONFIG: QuantConfig = defaultQuantConfig();
 
+/**
+ * The usual tools' int8 (issue 8's peer row, onnxruntime's quantize_static rebuilt): global min/max over the
+ * calibration set, per-tensor activations at the inputs of the quantized operators, symmetric per-channel
+ * weights, no other method. The "ort" target places and quantizes tensors that way (and its activations are
+ * 8-bit whatever aBits says); docs/BENCHMARKS.md says where it differs from quantize_static's defaults.
+ */
+export function textbookConfig(wBits: number): QuantConfig {
+  return defaultQuantConfig({ wBits, aBits: 8, methods: [], activations: "per-tensor", calibration: "global", baseline: "minmax", target: "ort" });
+}
+
+/** Calibration statistics depend on the activation granularity, the baseline and the target: one pass per kind. */
+export function calibrationKey(c: QuantConfig): string {
+  return JSON.stringify([c.activations, c.baseline, c.target]);
+}
+
+/** Rows kept by a --rows filter (names of the Methods column, e.g. "textbook"); all rows without one. */
+export function keepRow(methods: string, filter: readonly string[] | undefined): boolean {
+  return filter === undefined || filter.includes(methods);
+}
+
 export interface QuantizeRunResult {
   model: string;
   calibDir: string;

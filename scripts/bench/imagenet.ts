@@ -7,53 +7,27 @@ import type { Predictions } from "../../src-main/engine/pipeline/evaluate.ts";
 import { calibrate, evaluateQuantized, quantizeCalibrated, type Calibrated } from "../../src-main/engine/pipeline/quantize.ts";
 import { defaultQuantConfig } from "../../shared/defaults.ts";
 import { ALL_METHODS, type DetectionFidelity, type OutputFidelity, type PreprocessConfig, type QuantConfig } from "../../shared/types.ts";
-import { fixed, signed, table } from "./common.ts";
+import { calibrationKey, fixed, keepRow, signed, table, textbookConfig } from "./common.ts";
 import { imageNames, linkFolder, splitNames, type Split } from "./split.ts";
 
 /** One row of a table: a configuration, quantized from the calibration statistics and evaluated from its exported bytes. */
 export interface RowSpec {
   setting: string;
   methods: string;
-  config: Partial<QuantConfig>;
-  /** the row needs QuantConfig.target, which this engine may not have yet */
-  target?: string;
+  config: QuantConfig;
 }
 
 const bits = (w: number, a: number, methods: "none" | "all"): RowSpec => ({
   setting: `W${w}A${a}`,
   methods,
-  config: { wBits: w, aBits: a, methods: methods === "all" ? [...ALL_METHODS] : [] },
+  config: defaultQuantConfig({ wBits: w, aBits: a, methods: methods === "all" ? [...ALL_METHODS] : [] }),
 });
 
-/**
- * The usual tools' int8 (onnxruntime's quantize_static defaults): global min/max over the calibration set,
- * per-tensor activations at the inputs of Conv, symmetric per-channel INT8 weights, no other method. Only the
- * "ort" export target places and quantizes tensors that way; the "exact" target (the paper's placement,
- * asymmetric grids at the layer outputs) would be a different quantizer, so the row is skipped without it.
- */
-export const TEXTBOOK: RowSpec = {
-  setting: "W8A8",
-  methods: "textbook",
-  config: { wBits: 8, aBits: 8, methods: [], activations: "per-tensor", calibration: "global", baseline: "minmax" },
-  target: "ort",
-};
+/** The usual tools' int8 (common.ts); at W4A8 the same quantizer with 4-bit weight grids in INT8 containers. */
+const textbook = (w: number): RowSpec => ({ setting: `W${w}A8`, methods: "textbook", config: textbookConfig(w) });
 
-export const CLASSIFIER_ROWS: RowSpec[] = [bits(8, 8, "none"), bits(8, 8, "all"), bits(4, 8, "none"), bits(4, 8, "all"), bits(4, 4, "none"), bits(4, 4, "all"), TEXTBOOK];
-export const DETECTOR_ROWS: RowSpec[] = [bits(8, 8, "none"), bits(8, 8, "all"), TEXTBOOK];
-
-/** Whether this engine's QuantConfig has the field `target` (h-target's export targets). */
-export function engineHasTargets(): boolean {
-  return "target" in defaultQuantConfig();
-}
-
-export const TEXTBOOK_NOTE = "textbook row needs --target ort";
-
-/** The row's configuration on top of the engine defaults, or null when the engine cannot make it. */
-export function rowConfig(row: RowSpec): QuantConfig | null {
-  const config = defaultQuantConfig(row.config);
-  if (row.target === undefined) return config;
-  return engineHasTargets() ? Object.assign(config, { target: row.target }) : null;
-}
+export const CLASSIFIER_ROWS: RowSpec[] = [bits(8, 8, "none"), bits(8, 8, "all"), bits(4, 8, "none"), bits(4, 8, "all"), bits(4, 4, "none"), bits(4, 4, "all"), textbook(8), textbook(4)];
+export const DETECTOR_ROWS: RowSpec[] = [bits(8, 8, "none"), bits(8, 8, "all"), textbook(8)];
 
 interface Classifier {
   name: string;
@@ -85,13 +59,14 @@ export interface ImagenetOptions {
   /** evaluate on only the first N images of the evaluation split (smoke runs) */
   evalLimit?: number;
   models: string[];
+  /** only the rows whose Methods column is one of these (e.g. ["textbook"]); all rows when absent */
+  rows?: string[];
   log: (msg: string) => void;
 }
 
 interface MeasuredRow {
   setting: string;
   methods: string;
-  skipped?: string;
   top1?: number;
   top5?: number;
   top1Interval?: [number, number] | null;
@@ -116,11 +91,6 @@ export interface ClassifierResult {
   totalSeconds: number;
 }
 
-/** Calibration statistics depend on the activation granularity, the baseline and the target: one pass per kind. */
-function calibrationKey(c: QuantConfig): string {
-  return JSON.stringify([c.activations, c.baseline, (c as { target?: string }).target ?? "exact"]);
-}
-
 /** A subset of a scanned folder, keeping its labels and classes. */
 function only(set: ImageSet, names: readonly string[]): ImageSet {
   const keep = new Set(names);
@@ -143,12 +113,7 @@ async function measure(
   let fp32Result: Awaited<ReturnType<typeof evaluateQuantized>>["fp32"] | null = null;
   const out: MeasuredRow[] = [];
   for (const row of rows) {
-    const config = rowConfig(row);
-    if (!config) {
-      log(`${path.basename(model)}: ${row.setting} ${row.methods}: skipped (${TEXTBOOK_NOTE})`);
-      out.push({ setting: row.setting, methods: row.methods, skipped: TEXTBOOK_NOTE });
-      continue;
-    }
+    const config = row.config;
     const key = calibrationKey(config);
     let c = calibrated.get(key);
     if (!c) {
@@ -156,7 +121,7 @@ async function measure(
       c = await calibrate({ model, calib: { dir: calibDir }, preprocess, config, histograms: false });
       calibrateSeconds.push((performance.now() - t) / 1000);
       calibrated.set(key, c);
-      log(`${path.basename(model)}: calibrated on ${c.calibSet.files.length} images (${config.activations} activations) in ${calibrateSeconds.at(-1)!.toFixed(1)} s`);
+      log(`${path.basename(model)}: calibrated on ${c.calibSet.files.length} images (${config.activations} activations, target ${config.target}) in ${calibrateSeconds.at(-1)!.toFixed(1)} s`);
     }
     let t = performance.now();
     const { bytes } = await quantizeCalibrated(c, config, { "nibble.methods": `${row.setting} ${row.methods}` });
@@ -197,7 +162,7 @@ export async function classifierAccuracy(o: ImagenetOptions, spec: Classifier, s
   const evalSet = only(all, o.evalLimit === undefined ? split.eval : split.eval.slice(0, o.evalLimit));
   const model = path.join(o.fixtures, "models", spec.file);
   o.log(`${spec.name}: ${split.calib.length} calibration / ${evalSet.files.length} evaluation images (${spec.labels})`);
-  const r = await measure(model, calibDir, evalSet, spec.preprocess, CLASSIFIER_ROWS, o.log);
+  const r = await measure(model, calibDir, evalSet, spec.preprocess, CLASSIFIER_ROWS.filter((r) => keepRow(r.methods, o.rows)), o.log);
   return {
     model: spec.name,
     file: spec.file,
@@ -233,7 +198,7 @@ export async function detectorFidelity(o: ImagenetOptions): Promise<{ model: str
   const folds: DetectorFold[] = [];
   for (const [fold, calib, evaluation] of [["A", s.calib, s.eval], ["B", s.eval, s.calib]] as const) {
     const dir = await linkFolder(faces, calib, path.join(o.tmp, `faces-seed${o.seed}-fold${fold}`));
-    const r = await measure(model, dir, only(all, evaluation), ULTRAFACE.preprocess, DETECTOR_ROWS, (m) => o.log(`fold ${fold}: ${m}`));
+    const r = await measure(model, dir, only(all, evaluation), ULTRAFACE.preprocess, DETECTOR_ROWS.filter((r) => keepRow(r.methods, o.rows)), (m) => o.log(`fold ${fold}: ${m}`));
     folds.push({ fold, calib: [...calib], eval: [...evaluation], rows: r.rows, calibrateSeconds: r.calibrateSeconds });
   }
   return { model: ULTRAFACE.name, folds, totalSeconds: (performance.now() - started) / 1000 };
@@ -243,7 +208,6 @@ export interface ImagenetResult {
   split: { seed: number; calib: number; eval: number };
   classifiers: ClassifierResult[];
   detector: Awaited<ReturnType<typeof detectorFidelity>> | null;
-  textbook: "measured" | typeof TEXTBOOK_NOTE;
 }
 
 /** Runs the part; `onText` gets each table as soon as it is measured (and the results so far, to save). */
@@ -255,9 +219,7 @@ export async function imagenetPart(o: ImagenetOptions, onText: (text: string, pa
     split: { seed: o.seed, calib: split.calib.length, eval: split.eval.length },
     classifiers: [],
     detector: null,
-    textbook: engineHasTargets() ? "measured" : TEXTBOOK_NOTE,
   };
-  if (!engineHasTargets()) await onText(`Note: ${TEXTBOOK_NOTE} (this engine's QuantConfig has no \`target\`); the textbook rows are left out.`, data);
   for (const spec of CLASSIFIERS.filter((c) => o.models.includes(c.name))) {
     data.classifiers.push(await classifierAccuracy(o, spec, split, calibDir));
     await onText(printClassifier(data.classifiers.at(-1)!, o.seed), data);
@@ -278,10 +240,6 @@ const interval = (i: [number, number] | null | undefined) => (i ? `${fixed(i[0],
 function printClassifier(r: ClassifierResult, seed: number): string {
   const rows: string[][] = [["FP32", "—", fixed(r.fp32.top1), fixed(r.fp32.top5), interval(r.fp32.top1Interval), "+0.00", "100.00", "", "", "", ""]];
   for (const m of r.rows) {
-    if (m.skipped) {
-      rows.push([m.setting, m.methods, "skipped", "", "", "", "", "", "", "", ""]);
-      continue;
-    }
     rows.push([
       m.setting,
       m.methods,
@@ -323,10 +281,6 @@ function printDetector(d: NonNullable<ImagenetResult["detector"]>): string {
   const settings = d.folds[0].rows;
   for (const f of d.folds) {
     for (const m of f.rows) {
-      if (m.skipped) {
-        rows.push([m.setting, m.methods, f.fold, "skipped", "", "", "", "", "", "", ""]);
-        continue;
-      }
       const det = m.detection!;
       const out = (name: string) => m.outputs?.find((x) => x.output === name);
       rows.push([
@@ -371,7 +325,7 @@ function printDoneMeans(data: ImagenetResult): string {
       rows.push([r.model, `W8A8 ${methods} within ${limit.toFixed(1)} of FP32`, m?.top1 === undefined ? "—" : `${fixed(m.top1)} vs ${fixed(r.fp32.top1)} (${signed(d)})`, verdict(d === null ? null : d >= -limit)]);
     }
     const tb = row("textbook");
-    rows.push([r.model, "textbook W8A8 (for reference)", tb?.top1 === undefined ? (tb?.skipped ?? "—") : `${fixed(tb.top1)} (${signed(tb.top1 - r.fp32.top1)})`, ""]);
+    rows.push([r.model, "textbook W8A8 (for reference)", tb?.top1 === undefined ? "—" : `${fixed(tb.top1)} (${signed(tb.top1 - r.fp32.top1)})`, ""]);
   }
   if (data.detector) {
     for (const methods of ["none", "all"]) {
