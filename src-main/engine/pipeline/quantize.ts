@@ -590,10 +590,11 @@ async function targetReport(c: Calibrated, config: QuantConfig, bytes: Uint8Arra
   const samples = new Map<number, Feeds | null>();
   for (const batch of [1, LATENCY_BATCH]) {
     if (batch > 1 && c.batching.batchSize === 1 && !relaxed) continue;
-    const it = feeder.batches(batch, signal);
-    const first = await it.next();
-    await it.return(undefined);
-    samples.set(batch, !first.done && first.value.count === batch ? first.value.feeds : null);
+    // a complete pass over the first files (room for a few unreadable ones), so the session cache keeps it
+    const head: ImageSet = { ...evalSet, files: evalSet.files.slice(0, 2 * batch), skipped: [] };
+    let first: FeedBatch | null = null;
+    for await (const b of feeder.batches(batch, signal, head)) first ??= b;
+    samples.set(batch, first && first.count === batch ? first.feeds : null);
   }
   const latency = await measureLatency(fp32, quantized, output, (b) => samples.get(b) ?? null, [1, LATENCY_BATCH]);
   return { id: c.target.id, notes, runtime, selfCheck: selfCheckResult, latency };
