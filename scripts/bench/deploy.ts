@@ -64,6 +64,8 @@ export async function deploy(models: AblationModel[], log: (s: string) => void):
         selfCheckCell(t?.selfCheck ?? null),
         fused,
       ]);
+      // a row as soon as it is measured: the whole table prints only at the end of a long part
+      log(`deploy row: | ${rows.at(-1)!.join(" | ")} |`);
       data.push({ model: m.key, variant: v, fp32: report.fp32, quantized: report.quantized, size: report.size, target: t });
     }
   }
