@@ -66,7 +66,7 @@ export async function deploy(models: AblationModel[], log: (s: string) => void):
       ]);
       // a row as soon as it is measured: the whole table prints only at the end of a long part
       log(`deploy row: | ${rows.at(-1)!.join(" | ")} |`);
-      data.push({ model: m.key, variant: v, fp32: report.fp32, quantized: report.quantized, size: report.size, target: t });
+      data.push({ model: m.key, variant: v, fp32: report.fp32, quantized: report.quantized, agreement: report.agreement, size: report.size, target: t });
     }
   }
   const text = table(
