@@ -259,7 +259,17 @@ export interface SelfCheckReport {
   maxAbsDiff: number;
   /** largest absolute output value, for scale */
   maxAbsOutput: number;
+  /** quantization step of the compared output's values (null: it comes out of a float kernel) */
+  outputStep: number | null;
+  /** samples whose outputs moved by more than a few of those steps */
+  beyondSteps: number;
+  /** top-1 against the labels at each level, percent (null without labels) */
+  accuracy: { plain: number; optimized: number; images: number } | null;
+  /** top-1 agreement with FP32 at each level, percent (null without FP32's predictions) */
+  fp32Agreement: { plain: number; optimized: number; images: number } | null;
   ok: boolean;
+  /** why it failed, one sentence per failed test (empty when ok) */
+  findings: string[];
   message: string;
 }
 

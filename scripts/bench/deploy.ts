@@ -4,7 +4,7 @@
 // integer kernels and as float Conv/Gemm/MatMul.
 import type { TargetId } from "../../shared/targets.ts";
 import { defaultQuantConfig } from "../../shared/defaults.ts";
-import type { Method } from "../../shared/types.ts";
+import type { Method, SelfCheckReport } from "../../shared/types.ts";
 import { ALL_METHODS } from "../../shared/types.ts";
 import { quantize } from "../../src-main/engine/pipeline/quantize.ts";
 import type { AblationModel } from "./ablation.ts";
@@ -25,6 +25,15 @@ export const DEPLOY_VARIANTS: readonly DeployVariant[] = [
   { target: "ort", w: 4, a: 8, methods: ALL_METHODS, label: "ort W4A8 all" },
   { target: "int4-npu", w: 4, a: 8, methods: ALL_METHODS, label: "int4-npu W4A8 all" },
 ];
+
+/** "ok", or what differed between onnxruntime's optimization levels (top-1 at each, with labels) */
+function selfCheckCell(c: SelfCheckReport | null): string {
+  if (!c) return "-";
+  const agree = `${fixed(c.top1Agreement, 1)}% agree`;
+  if (c.ok) return `ok (${agree})`;
+  const acc = c.accuracy ? `, top-1 ${fixed(c.accuracy.plain, 1)} off vs ${fixed(c.accuracy.optimized, 1)} on` : "";
+  return `MISMATCH (${agree}${acc})`;
+}
 
 export async function deploy(models: AblationModel[], log: (s: string) => void): Promise<{ text: string; data: unknown[] }> {
   const rows: string[][] = [];
@@ -52,10 +61,12 @@ export async function deploy(models: AblationModel[], log: (s: string) => void):
         at(32) === null ? "-" : `${fixed(at(32))}x`,
         String(t?.runtime?.integerOps ?? "-"),
         String(t?.runtime?.floatConvs ?? "-"),
-        t?.selfCheck ? (t.selfCheck.ok ? "ok" : `MISMATCH ${fixed(t.selfCheck.top1Agreement, 1)}%`) : "-",
+        selfCheckCell(t?.selfCheck ?? null),
         fused,
       ]);
-      data.push({ model: m.key, variant: v, fp32: report.fp32, quantized: report.quantized, size: report.size, target: t });
+      // a row as soon as it is measured: the whole table prints only at the end of a long part
+      log(`deploy row: | ${rows.at(-1)!.join(" | ")} |`);
+      data.push({ model: m.key, variant: v, fp32: report.fp32, quantized: report.quantized, agreement: report.agreement, size: report.size, target: t });
     }
   }
   const text = table(

@@ -1,18 +1,19 @@
 // The integer targets on every fixture model: what onnxruntime runs as integers (read from its own optimized
-// graph), the file's QDQ form, and the self-check catching a file that a fusion reads differently.
+// graph), the file's QDQ form, and the self-check: a file that a fusion reads differently fails it, honest
+// exports pass it.
 import assert from "node:assert/strict";
 import path from "node:path";
 import { describe, test } from "node:test";
 import { clone, fromBinary } from "@bufbuild/protobuf";
 import { ModelProtoSchema, TensorProto_DataType as DT, type ModelProto } from "onnx-buf";
 import { defaultQuantConfig } from "../../shared/defaults.ts";
-import type { PreprocessConfig } from "../../shared/types.ts";
+import type { Method, PreprocessConfig } from "../../shared/types.ts";
 import type { TargetId } from "../../shared/targets.ts";
-import type { FeedBatch } from "../../src-main/engine/data/feeds.ts";
 import { selfCheck } from "../../src-main/engine/deploy/checks.ts";
-import { encodeModel } from "../../src-main/engine/onnx/model-io.ts";
+import { encodeModel, loadModel } from "../../src-main/engine/onnx/model-io.ts";
+import { prepareModel } from "../../src-main/engine/onnx/prepare.ts";
 import { float32Tensor, int32Tensor, tensorToFloat32 } from "../../src-main/engine/onnx/tensor.ts";
-import { quantize } from "../../src-main/engine/pipeline/quantize.ts";
+import { openFeeder, quantize, scanSource } from "../../src-main/engine/pipeline/quantize.ts";
 
 const fixtures = path.resolve(import.meta.dirname, "../../../shared/fixtures");
 const MODELS: { file: string; images: string; preset: PreprocessConfig["preset"] }[] = [
@@ -86,21 +87,20 @@ describe("int4-npu target: every quantized layer a DQ → op → Q unit, symmetr
   }
 });
 
-/** Random CIFAR-shaped inputs, seeded: the check compares a file with itself, so any inputs do. */
-async function* randomBatches(count: number, batch: number): AsyncGenerator<FeedBatch> {
-  let seed = 7;
-  const next = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31) * 4 - 2;
-  for (let done = 0; done < count; done += batch) {
-    const data = Float32Array.from({ length: batch * 3 * 32 * 32 }, next);
-    yield { feeds: { input: { type: "float32", data, dims: [batch, 3, 32, 32] } }, count: batch, labels: new Int32Array(batch).fill(-1), files: [], processed: done + batch };
-  }
+/** Labelled CIFAR test images through the model's own preprocessing, as the evaluation feeds them. */
+async function testImages(limit: number) {
+  const prepared = prepareModel(await loadModel(path.join(fixtures, "models", MODELS[0].file)));
+  const set = await scanSource({ dir: path.join(fixtures, "cifar10-test"), limit, seed: 4 }, "evaluation");
+  return openFeeder(prepared, set, { preset: "imagenet" });
 }
 
 describe("self-check", () => {
-  test("passes Nibble's ort export and reports a QDQ file whose fused form differs from its plain operators", { timeout: 300_000 }, async () => {
+  test("reports a QDQ file whose fused form differs from its plain operators, and says which test failed", { timeout: 300_000 }, async () => {
     const { bytes } = await exportFor(MODELS[0], "ort", 8);
-    const good = await selfCheck(bytes, randomBatches(64, 16), "logits", true);
+    const feeder = await testImages(200);
+    const good = await selfCheck(bytes, feeder.batches(50), "logits", true);
     assert.ok(good.ok, good.message);
+    assert.equal(good.accuracy?.images, 200);
     // Broken on purpose, and still a valid file: every bias's step is a 64th of input step × weight step and
     // its codes 64 times larger, so the plain DequantizeLinear gives the same biases, but the fused kernels
     // read the INT32 codes as if their step were input step × weight step.
@@ -118,9 +118,25 @@ describe("self-check", () => {
       changed++;
     }
     assert.ok(changed > 10);
-    const bad = await selfCheck(encodeModel(model), randomBatches(64, 16), "logits", true);
+    const bad = await selfCheck(encodeModel(model), feeder.batches(50), "logits", true);
     assert.equal(bad.ok, false, bad.message);
-    assert.match(bad.message, /different predictions once onnxruntime optimizes it/);
+    assert.match(bad.message, /different predictions once onnxruntime optimizes it: top-1 accuracy \d/);
+  });
+
+  test("passes an honest ort export of MobileNet, whose fused kernels round differently", { timeout: 600_000 }, async () => {
+    const m = MODELS[2];
+    const { report } = await quantize({
+      model: path.join(fixtures, "models", m.file),
+      calib: { dir: path.join(fixtures, m.images), limit: 32, seed: 1 },
+      eval: { dir: path.join(fixtures, m.images), limit: 232, seed: 1 },
+      preprocess: { preset: m.preset },
+      config: defaultQuantConfig({ wBits: 8, aBits: 8, methods: [], target: "ort" }),
+    });
+    const check = report.target!.selfCheck!;
+    assert.ok(check.ok, check.message);
+    // images calibration used are held out of the evaluation
+    assert.ok(check.fp32Agreement !== null && check.fp32Agreement.images >= 150, JSON.stringify(check.fp32Agreement));
+    assert.ok(check.outputStep !== null && check.outputStep > 0, "the softmax output's step is read from its DequantizeLinear");
   });
 });
 
@@ -140,5 +156,26 @@ describe("ort target accuracy, measured on the exported file", () => {
     assert.equal(report.target!.runtime!.floatConvs, 0);
     assert.ok(report.target!.selfCheck!.ok, report.target!.selfCheck!.message);
     assert.deepEqual(report.target!.latency!.rows.map((r) => r.batch), [1, 32]);
+  });
+});
+
+describe("a config an integer target cannot finish is refused before calibration", () => {
+  // the calibration folder does not exist: only a refusal that comes first can win
+  const request = (target: TargetId, methods: Method[], maxDrop?: number) => ({
+    model: path.join(fixtures, "models", MODELS[0].file),
+    calib: { dir: path.join(fixtures, "no-such-folder") },
+    eval: null,
+    preprocess: { preset: "imagenet" as const },
+    config: { ...defaultQuantConfig({ wBits: 4, aBits: 8, methods, target }), ...(maxDrop === undefined ? {} : { maxDrop }) },
+  });
+  for (const target of ["ort", "int4-npu"] as const) {
+    test(`${target}: reconstruct, bias-fold, --max-drop`, async () => {
+      await assert.rejects(quantize(request(target, ["biascorr", "reconstruct"])), /method "reconstruct" works with the exact target only so far; choose --target exact/);
+      await assert.rejects(quantize(request(target, ["bias-fold", "reconstruct"])), /methods "bias-fold" and "reconstruct" work with the exact target only/);
+      await assert.rejects(quantize(request(target, ["biascorr"], 1)), /--max-drop works with the exact target only so far/);
+    });
+  }
+  test("exact takes them, and goes on to the calibration folder", async () => {
+    await assert.rejects(quantize(request("exact", ["reconstruct", "bias-fold"], 1)), (e: Error) => !/exact target only/.test(e.message) && /no-such-folder/.test(e.message));
   });
 });

@@ -10,6 +10,7 @@ import { batches } from "../data/loader.ts";
 import { scanImages, type DataRole, type ImageSet } from "../data/scan.ts";
 import type { EqualizeResult } from "../onnx/equalize.ts";
 import { ValidationError } from "../../../shared/validate.ts";
+import { checkQuantConfig, exactTargetOnly } from "./config-check.ts";
 import { ModelError } from "../onnx/errors.ts";
 import { tensorInfoOf, withOutputs } from "../onnx/graph.ts";
 import { encodeModel, loadModel } from "../onnx/model-io.ts";
@@ -173,6 +174,7 @@ export async function calibrate(req: Omit<QuantizeRequest, "eval" | "layerErrors
     timings[name] = (now - t) / 1000;
     t = now;
   };
+  checkQuantConfig(req.config);
   const loaded = await loadModel(req.model);
   let prepared = prepareModel(loaded);
   const names = new Set(prepared.layers.map((l) => l.info.name));
@@ -317,7 +319,9 @@ export async function quantizeCalibrated(
   let reconstruction: ReconstructResult | null = null;
   if (config.methods.includes("reconstruct") || config.methods.includes("bias-fold")) {
     // the stage rebuilds the network layer by layer with the exact export; its integer form is not written yet
-    if (c.placement) throw new ValidationError(`The methods "reconstruct" and "bias-fold" work with the exact target only so far; choose --target exact, or leave those methods out for --target ${c.target.id}.`);
+    // calibrate() refused such a config; an ablation's combinations come here with methods of their own
+    const exactOnly = exactTargetOnly(config);
+    if (exactOnly) throw new ValidationError(exactOnly);
     reconstruction = await reconstructCalibrated(c, plans, config, onProgress, signal);
     plans = reconstruction.plans;
     model = reconstruction.model;
@@ -515,7 +519,6 @@ export async function quantize(request: QuantizeRequest): Promise<QuantizeOutcom
     if (split.note) c.dataNotes.push(split.note);
     if (evalSet.files.length > 0) {
       if (req.config.maxDrop !== undefined && req.config.maxDrop !== null) {
-        if (c.placement) throw new ValidationError(`--max-drop works with the exact target only so far; choose --target exact, or leave --max-drop out for --target ${c.target.id}.`);
         const search = await searchMixedPrecision({ c, config: req.config, base: q, evalSet, maxDrop: req.config.maxDrop, metadata, detection: req.detection, signal: req.signal, onProgress: req.onProgress });
         q = search.chosen;
         mixedPrecision = search.report;
@@ -527,7 +530,7 @@ export async function quantize(request: QuantizeRequest): Promise<QuantizeOutcom
     }
   }
   const { plans, exported, bytes } = q;
-  const target = await targetReport(c, req.config, bytes, evalSet, req.signal);
+  const target = await targetReport(c, req.config, bytes, evalSet, evaluation?.predictions.fp32.top1 ?? null, req.signal);
   c.timings.deploy = (performance.now() - t) / 1000;
   const report = await buildReport({ request: req, calibrated: c, plans, exported, bytes, evaluation, evalSet, errorTaps: errorTaps(c.prepared) });
   const reconstruction = q.reconstruction
@@ -571,7 +574,7 @@ export function targetNotes(config: QuantConfig, target: Target): string[] {
  * integers), the self-check between optimization levels and the time per image against FP32, each on the
  * evaluation samples (none of them without evaluation data).
  */
-async function targetReport(c: Calibrated, config: QuantConfig, bytes: Uint8Array, evalSet: ImageSet | null, signal?: AbortSignal): Promise<TargetReport> {
+async function targetReport(c: Calibrated, config: QuantConfig, bytes: Uint8Array, evalSet: ImageSet | null, fp32Top1: Int32Array | null, signal?: AbortSignal): Promise<TargetReport> {
   const notes = targetNotes(config, c.target);
   // onnxruntime writes its optimized graph to a temporary file; on a full disk or under a file-size limit that
   // check is lost, not the export (whose own save then says what is wrong)
@@ -586,7 +589,7 @@ async function targetReport(c: Calibrated, config: QuantConfig, bytes: Uint8Arra
   const relaxed = c.batching.relaxed;
   const quantized = relaxed ? relaxBytes(bytes) : bytes;
   const fp32 = relaxed ? encodeModel(relaxBatch(c.prepared.source.model)) : c.prepared.source.path;
-  const selfCheckResult = await selfCheck(quantized, feeder.batches(c.batching.batchSize, signal), output, classOutput !== null);
+  const selfCheckResult = await selfCheck(quantized, feeder.batches(c.batching.batchSize, signal), output, classOutput !== null, fp32Top1);
   const samples = new Map<number, Feeds | null>();
   for (const batch of [1, LATENCY_BATCH]) {
     if (batch > 1 && c.batching.batchSize === 1 && !relaxed) continue;
