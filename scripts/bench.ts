@@ -2,14 +2,16 @@
 // speed of a whole quantize run against a plain FP32 pass, peak memory against calibration-set size, and the
 // ImageNet classifiers and the UltraFace detector against FP32 and a textbook int8 quantizer.
 //
-//   npm run bench -- [--part accuracy,speed,memory,imagenet,ablation|all] [--models resnet20,resnet56,resnet32,resnet44]
+//   npm run bench -- [--part accuracy,speed,memory,imagenet,ablation,deploy,session|all] [--models resnet20,resnet56,resnet32,resnet44]
 //                    [--eval-limit N] [--calib-limit 512] [--speed-model resnet56] [--speed-images 5000]
 //                    [--repeat 2] [--memory-images 500,5000] [--fixtures DIR] [--json FILE] [--stream-eval]
 //                    [--imagenet-models LIST] [--imagenet-seed 0] [--imagenet-eval-limit N]
-//                    [--ablation-models mobilenet,tiny-darknet,resnet20,resnet56] [--imagenet DIR]
+//                    [--ablation-models mobilenet,tiny-darknet,resnet20,resnet56] [--deploy-models resnet20,resnet56,mobilenet]
+//                    [--imagenet DIR] [--session-models resnet20,mobilenet]
 //
-// Parts run in the order speed, memory, accuracy, imagenet, ablation (models in the order given). "all" is the
-// first four; the ablation of issue 9's methods (scripts/bench/ablation.ts, about an hour) runs when named.
+// Parts run in the order speed, memory, accuracy, imagenet, ablation, deploy, session (models in the order given). "all" is the
+// first four; the ablation of issue 9's methods (scripts/bench/ablation.ts, about an hour), the deploy table
+// of the export targets (scripts/bench/deploy.ts) and the session timings (scripts/bench/session.ts) run when named.
 // Defaults are the full protocol (docs/BENCHMARKS.md). Tables go to stdout, progress to stderr.
 import { spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
@@ -28,6 +30,8 @@ import { BASE_CONFIG, PREPROCESS, REPO_ROOT, fileBytes, fixed, fixturesDir, medi
 import { CLASSIFIERS, imagenetPart, ULTRAFACE } from "./bench/imagenet.ts";
 import { PUBLISHED_FP32, REFERENCE_B_STATIC } from "./bench/reference.ts";
 import { ablation, ablationModels } from "./bench/ablation.ts";
+import { deploy } from "./bench/deploy.ts";
+import { session, sessionModels } from "./bench/session.ts";
 
 const { values: args } = parseArgs({
   options: {
@@ -47,21 +51,25 @@ const { values: args } = parseArgs({
     "imagenet-seed": { type: "string", default: "0" },
     "imagenet-eval-limit": { type: "string" },
     "ablation-models": { type: "string", default: "mobilenet,tiny-darknet,resnet20,resnet56" },
+    "deploy-models": { type: "string", default: "resnet20,resnet56,mobilenet" },
     imagenet: { type: "string" },
+    "session-models": { type: "string", default: "resnet20,mobilenet" },
     help: { type: "boolean", default: false },
   },
 });
 
 if (args.help) {
-  console.log(`usage: npm run bench -- [--part accuracy,speed,memory,imagenet,ablation|all] [--models LIST] [--eval-limit N] [--calib-limit N]
+  console.log(`usage: npm run bench -- [--part accuracy,speed,memory,imagenet,ablation,deploy,session|all] [--models LIST] [--eval-limit N] [--calib-limit N]
        [--speed-model NAME] [--speed-images N] [--repeat N] [--memory-images SMALL,LARGE] [--fixtures DIR] [--json FILE] [--stream-eval]
        [--imagenet-models ${[...CLASSIFIERS.map((c) => c.name), ULTRAFACE.name].join(",")}] [--imagenet-seed S] [--imagenet-eval-limit N]
-       [--ablation-models mobilenet,tiny-darknet,resnet20,resnet56] [--imagenet DIR]`);
+       [--ablation-models mobilenet,tiny-darknet,resnet20,resnet56] [--deploy-models resnet20,resnet56,mobilenet] [--imagenet DIR]
+       [--session-models resnet20,mobilenet]`);
   process.exit(0);
 }
 
-const PARTS = ["accuracy", "speed", "memory", "imagenet", "ablation"];
-const parts = new Set(args.part === "all" ? PARTS.filter((p) => p !== "ablation") : args.part.split(","));
+const PARTS = ["accuracy", "speed", "memory", "imagenet", "ablation", "deploy", "session"];
+const WHEN_NAMED = ["ablation", "deploy", "session"];
+const parts = new Set(args.part === "all" ? PARTS.filter((p) => !WHEN_NAMED.includes(p)) : args.part.split(","));
 for (const p of parts) if (!PARTS.includes(p)) throw new Error(`--part: unknown part "${p}"`);
 const FIXTURES = fixturesDir(args.fixtures);
 const TRAIN = path.join(FIXTURES, "cifar10-train-1000");
@@ -478,6 +486,24 @@ if (parts.has("ablation")) {
   const a = await ablation(models, log);
   console.log(a.text);
   results.ablation = a.data;
+  await saveJson();
+}
+if (parts.has("deploy")) {
+  const wanted = args["deploy-models"].split(",").map((s) => s.trim());
+  const models = ablationModels(FIXTURES, args.imagenet, calibLimit).filter((m) => wanted.includes(m.key));
+  console.log("## Deployment: export targets in onnxruntime (issue 10)\n");
+  const d = await deploy(models, log);
+  console.log(d.text);
+  results.deploy = d.data;
+  await saveJson();
+}
+if (parts.has("session")) {
+  const wanted = args["session-models"].split(",").map((s) => s.trim());
+  const models = sessionModels(FIXTURES, args.imagenet ?? "/tmp/inet").filter((m) => wanted.includes(m.key));
+  console.log("## Time across a session (issue 11): a second run and an ablation against the first run\n");
+  const s = await session(models, log);
+  console.log(s.text + "\n");
+  results.session = s.data;
   await saveJson();
 }
 results.finishedAt = new Date().toISOString();

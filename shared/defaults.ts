@@ -15,6 +15,10 @@ export function defaultQuantConfig(overrides: Partial<QuantConfig> = {}): QuantC
     keepFirstLast8: true,
     keep: {},
     calibration: "global",
+    target: "exact",
     ...overrides,
   };
 }
+
+/** Labelled images each preprocessing setting is tried on: enough to tell a wrong preset (tens of points) from a right one. */
+export const RECOMMEND_SAMPLE = 200;

@@ -10,6 +10,22 @@ export interface DataPreviewImage {
   channels: { mean: number; std: number; min: number; max: number }[];
 }
 
+/** How a folder's labels were read, so the user can check them before any accuracy depends on them. */
+export interface LabelInfo {
+  /** labels.txt at the folder's root, one sub-folder per class, or nothing */
+  source: "labels-file" | "class-folders" | "none";
+  /** where the class names came from; null for bare numeric labels */
+  names: "classes-file" | "class-folders" | "labels-file" | null;
+  /** a few entries as written and as Nibble read them, e.g. "x.JPEG 472" read as "class 472" */
+  examples: { text: string; read: string }[];
+  /** images with a label */
+  labelled: number;
+  /** different labels among them */
+  distinct: number;
+  /** the highest class index used, null without labels */
+  maxIndex: number | null;
+}
+
 export interface DataPreview {
   dir: string;
   /** a folder of images, or of NumPy arrays (.npy/.npz: no pictures, samples counts them) */
@@ -24,6 +40,7 @@ export interface DataPreview {
   /** what the model's input size must be a multiple of (its total downsampling) */
   inputStride?: number;
   classes: string[];
+  labels: LabelInfo;
   skipped: { file: string; reason: string }[];
   samples: DataPreviewImage[];
 }
@@ -52,6 +69,17 @@ export type JobRequest =
       detection?: DetectionOptions;
     }
   | {
+      /** FP32 accuracy of every preprocessing preset and resize policy on a labelled sample */
+      kind: "recommend-preprocess";
+      model: string;
+      evalDir: string;
+      evalLabels?: string;
+      /** the user's current setting, always among those tried */
+      preprocess: PreprocessConfig;
+      /** labelled images to try each setting on (a seeded random subset) */
+      sample?: number;
+    }
+  | {
       kind: "ablation";
       model: string;
       calibDir: string;
@@ -65,11 +93,21 @@ export type JobRequest =
 export interface AblationRow {
   methods: string[];
   top1: number | null;
+  /** optional: results made before it was recorded lack it */
+  top5?: number | null;
   agreement: number;
+  /** size of that combination's exported model */
+  bytes?: number;
+}
+
+export interface PreprocessTrial {
+  preprocess: PreprocessConfig;
+  accuracy: Accuracy;
 }
 
 export type JobResult =
   | { kind: "evaluate-fp32"; accuracy: Accuracy }
+  | { kind: "recommend-preprocess"; trials: PreprocessTrial[]; images: number }
   | { kind: "quantize"; report: QuantReport; histograms: Record<string, LayerHistogram> }
   | { kind: "ablation"; rows: AblationRow[]; wBits: number; aBits: number };
 

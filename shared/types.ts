@@ -1,5 +1,8 @@
 // Types shared by the engine, the hosts (Electron, loopback web) and the renderer.
 // Everything here must stay plain data: it crosses worker, IPC and HTTP boundaries as JSON.
+import type { TargetId } from "./targets.ts";
+
+export type { TargetId } from "./targets.ts";
 
 export type Layout = "NCHW" | "NHWC";
 
@@ -58,6 +61,8 @@ export interface QuantConfig {
    * clips, kept to reproduce the paper's tables.
    */
   calibration: Calibration;
+  /** where the exported file will run (shared/targets.ts): the exact simulation, onnxruntime's integer kernels, a 4-bit NPU */
+  target: TargetId;
   /** Settings of the reconstruct stage (methods "reconstruct" and "bias-fold"); defaults when absent. */
   reconstruct?: ReconstructSettings;
   /** Automatic mixed precision: the smallest model whose measured drop on the evaluation images is at most this
@@ -167,7 +172,8 @@ export interface ModelSummary {
 }
 
 export interface Progress {
-  stage: "decode" | "statistics" | "equalize" | "quantize" | "reconstruct" | "export" | "evaluate" | "fp32" | "ablation" | "sensitivity";
+  /** layer-error: the pass that compares every layer's output with FP32; preprocess: trying preprocessing settings */
+  stage: "decode" | "statistics" | "equalize" | "quantize" | "reconstruct" | "export" | "evaluate" | "layer-error" | "fp32" | "ablation" | "sensitivity" | "preprocess";
   done: number;
   total: number;
   /** seconds, null when unknown */
@@ -211,8 +217,13 @@ export interface LayerReport {
   /** mean absolute per-channel shift added by bias correction, relative to weight std */
   biasShift: number | null;
   sqnrDb: number | null;
-  /** how a runtime executes the exported layer: integer kernels, a faithful QDQ simulation, or plain float */
+  /**
+   * How onnxruntime (CPU) executes the exported layer, read from its own optimized graph: integer kernels,
+   * float kernels behind DequantizeLinear (a faithful simulation), or plain float (kept in float)
+   */
   executable: "integer" | "simulation" | "float";
+  /** the operator onnxruntime's CPU provider runs the layer as (QLinearConv, Conv, ...); absent in older reports */
+  runsAs?: string | null;
   executableWhy: string;
   /** methods that were on for this layer but changed nothing measurable */
   noEffect: Method[];
@@ -224,6 +235,48 @@ export interface SizeReport {
   /** sum over weights of bits allocated, in bytes */
   theoreticalBytes: number;
   ratio: number;
+}
+
+/** What onnxruntime made of the exported file: operator counts of its optimized graph (optimization level "all"). */
+export interface RuntimeGraphReport {
+  runtime: string;
+  /** operator type (domain-qualified when not ONNX's) → count */
+  ops: Record<string, number>;
+  /** integer kernels: QLinearConv, QLinearMatMul, QGemm, QLinearAdd, ... */
+  integerOps: number;
+  /** float convolutions and matrix products left (Conv, FusedConv, Gemm, MatMul, ...) */
+  floatConvs: number;
+  /** per weighted layer: the operator onnxruntime runs it as (null: fused away or not found), integer or not */
+  layers: { name: string; runsAs: string | null; integer: boolean }[];
+}
+
+/** The exported file's predictions at onnxruntime's lowest and highest optimization levels. */
+export interface SelfCheckReport {
+  images: number;
+  /** top-1 agreement between the two levels, percent */
+  top1Agreement: number;
+  /** largest absolute difference between the two levels' outputs */
+  maxAbsDiff: number;
+  /** largest absolute output value, for scale */
+  maxAbsOutput: number;
+  ok: boolean;
+  message: string;
+}
+
+export interface LatencyReport {
+  /** labelled as this machine's: the numbers mean nothing elsewhere */
+  machine: string;
+  threads: 1;
+  rows: { batch: number; fp32Ms: number; quantizedMs: number; ratio: number }[];
+}
+
+export interface TargetReport {
+  id: TargetId;
+  /** plain-language facts about what this target did: methods switched off, containers, placement */
+  notes: string[];
+  runtime: RuntimeGraphReport | null;
+  selfCheck: SelfCheckReport | null;
+  latency: LatencyReport | null;
 }
 
 /** One model output of the quantized model against FP32's on the evaluation data. */
@@ -290,6 +343,8 @@ export interface QuantReport {
   layers: LayerReport[];
   timings: Record<string, number>;
   warnings: string[];
+  /** the export target's checks; absent in reports made before targets existed */
+  target?: TargetReport;
   reconstruction?: { layers: ReconstructLayerReport[]; passSeconds: number; solveSeconds: number; images: number };
   mixedPrecision?: MixedPrecisionReport;
 }

@@ -4,6 +4,7 @@
 // message that names the field.
 import type { JobRequest, NibbleApi } from "./engine-api.ts";
 import type { ApiMethod, DialogRequest } from "./ipc.ts";
+import { TARGET_IDS } from "./targets.ts";
 import { CALIBRATIONS, KNOWN_METHODS, type Method, type PreprocessConfig, type PresetName, type QuantConfig } from "./types.ts";
 
 export class ValidationError extends Error {
@@ -108,6 +109,7 @@ export function quantConfig(v: unknown, field = "config"): QuantConfig {
     keep,
     // absent in configs saved before it existed: they get today's default
     calibration: o.calibration === undefined ? "global" : oneOf(o.calibration, `${field}.calibration`, CALIBRATIONS),
+    target: o.target === undefined ? "exact" : oneOf(o.target, `${field}.target`, TARGET_IDS),
     ...(o.maxDrop !== undefined && o.maxDrop !== null ? { maxDrop: num(o.maxDrop, `${field}.maxDrop`, 0, 100) } : {}),
     ...(o.reconstruct !== undefined ? { reconstruct: reconstructSettings(o.reconstruct, `${field}.reconstruct`) } : {}),
   };
@@ -134,11 +136,15 @@ export function jobId(v: unknown, field = "jobId"): string {
 
 export function jobRequest(v: unknown): JobRequest {
   const o = obj(v, "request");
-  const kind = oneOf(o.kind, "request.kind", ["evaluate-fp32", "quantize", "ablation"] as const);
+  const kind = oneOf(o.kind, "request.kind", ["evaluate-fp32", "recommend-preprocess", "quantize", "ablation"] as const);
   const model = absPath(o.model, "request.model");
   const pre = preprocess(o.preprocess, "request.preprocess");
   const labels = o.evalLabels === undefined ? {} : { evalLabels: absPath(o.evalLabels, "request.evalLabels") };
   if (kind === "evaluate-fp32") return { kind, model, evalDir: absPath(o.evalDir, "request.evalDir"), preprocess: pre, ...labels };
+  if (kind === "recommend-preprocess") {
+    const sample = o.sample === undefined ? {} : { sample: int(o.sample, "request.sample", 1, 100_000) };
+    return { kind, model, evalDir: absPath(o.evalDir, "request.evalDir"), preprocess: pre, ...labels, ...sample };
+  }
   const calibDir = absPath(o.calibDir, "request.calibDir");
   const config = quantConfig(o.config, "request.config");
   const calibLimit = o.calibLimit === undefined ? undefined : int(o.calibLimit, "request.calibLimit", 1, 10_000_000);
@@ -200,7 +206,7 @@ export function pathsOf<M extends ApiMethod>(method: M, arg: ApiArg<M>): { read:
       const a = arg as JobRequest;
       const read = [a.model];
       if (a.evalLabels) read.push(a.evalLabels);
-      if (a.kind === "evaluate-fp32") read.push(a.evalDir);
+      if (a.kind === "evaluate-fp32" || a.kind === "recommend-preprocess") read.push(a.evalDir);
       else {
         read.push(a.calibDir);
         if (a.evalDir) read.push(a.evalDir);

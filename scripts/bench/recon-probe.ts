@@ -26,7 +26,7 @@ import { ALL_METHODS, type Method, type PreprocessConfig, type PresetName, type 
 import { scanImages } from "../../src-main/engine/data/scan.ts";
 import { encodeModel } from "../../src-main/engine/onnx/model-io.ts";
 import type { EvaluationResult } from "../../src-main/engine/pipeline/evaluate.ts";
-import { exportQuantizedModel } from "../../src-main/engine/pipeline/export-qdq.ts";
+import { EXACT, exportQuantizedModel } from "../../src-main/engine/targets/exact.ts";
 import { exactPlacement, planLayer, type LayerPlan } from "../../src-main/engine/pipeline/plan.ts";
 import { calibrate, evaluateQuantized } from "../../src-main/engine/pipeline/quantize.ts";
 import { DEFAULT_RECONSTRUCT, reconstruct, type ReconstructOptions } from "../../src-main/engine/pipeline/reconstruct.ts";
@@ -124,7 +124,7 @@ for (const v of variants) {
   if (v.dw8) for (const l of layers) if (l.kind === "depthwise") keep[l.name] = "8";
   const config = defaultQuantConfig({ wBits: v.wBits, aBits: v.aBits, methods: v.methods, keep, baseline: v.baseline, activations: v.activations });
   t = performance.now();
-  let plans: LayerPlan[] = layers.map((l) => planLayer(l, c.weights.get(l.weightName)!, v.floatActivations ? undefined : c.statistics.get(l.output), config));
+  let plans: LayerPlan[] = layers.map((l) => planLayer(l, c.weights.get(l.weightName)!, v.floatActivations ? undefined : c.statistics.get(l.output), config, EXACT));
   const planSeconds = (performance.now() - t) / 1000;
   let model = c.prepared.model;
   let pass = 0;

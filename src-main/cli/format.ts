@@ -80,11 +80,27 @@ export function formatReport(r: QuantReport): string {
         l.rangeKept === null ? "-" : l.rangeKept.toFixed(2),
         l.fractionClipped === null ? "-" : (100 * l.fractionClipped).toFixed(3),
         l.sqnrDb === null ? "-" : l.sqnrDb.toFixed(1),
-        l.executable,
+        l.runsAs ? `${l.executable} (${l.runsAs})` : l.executable,
       ]),
       [false, false, true, true, false, true, true, true, false],
     ),
   );
+  const tg = r.target;
+  if (tg) {
+    out.push("", `Target: ${tg.id}`);
+    for (const n of tg.notes) out.push(`  ${n}`);
+    const rt = tg.runtime;
+    if (rt) {
+      const fused = Object.entries(rt.ops).filter(([op]) => op.startsWith("Q") && op !== "QuantizeLinear").map(([op, n]) => `${n} ${op}`);
+      out.push(`  ${rt.runtime}: ${rt.integerOps} integer kernels${fused.length ? ` (${fused.join(", ")})` : ""}, ${rt.floatConvs} float Conv/Gemm/MatMul left.`);
+    }
+    if (tg.selfCheck) out.push(`  Self-check: ${tg.selfCheck.message}`);
+    const lat = tg.latency;
+    if (lat && lat.rows.length) {
+      out.push(`  Time per image on ${lat.machine}:`);
+      for (const row of lat.rows) out.push(`    batch ${row.batch}: FP32 ${row.fp32Ms.toFixed(3)} ms, exported ${row.quantizedMs.toFixed(3)} ms (${row.ratio.toFixed(2)}x)`);
+    }
+  }
   const rec = r.reconstruction;
   if (rec) {
     const nearest = rec.layers.reduce((a, l) => a + l.errorNearest, 0);

@@ -63,6 +63,19 @@ quantize options:
   --calibration NAME   the extremes min/max quantizers use: global (default; over every calibration
                        image, the true range) or reference (per-image extremes averaged over images,
                        as the paper's code did; it clips, and is kept to reproduce the paper's tables)
+  --target NAME        where the exported file will run (the export's layout; default exact):
+                       exact: the paper's placement, any bits, per-channel activations; a faithful
+                         simulation, smallest on disk, not faster than FP32
+                       ort: onnxruntime's QDQ layout, which its CPU provider runs as integer kernels
+                         (QLinearConv, QGemm, ...): 8-bit per-tensor activations at the inputs of
+                         quantized operators, symmetric per-channel weights in INT8 containers (a
+                         4-bit grid is no smaller than INT8 then), INT32 biases, ReLU/ReLU6 absorbed
+                       int4-npu: the form 4-bit NPUs take (Qualcomm HTP through onnxruntime's QNN
+                         provider): symmetric INT4 weights (INT8 for layers kept at 8 bits), 8-bit
+                         per-tensor activations, INT32 biases, every quantized operator a DQ-op-Q unit;
+                         bit allocation across channels is off (one container per layer)
+                       With ort and int4-npu, --activations and --a-bits below 8 do not apply
+                       (activations are 8-bit per tensor), and bias correction is stored in the bias.
   --report FILE        also write a JSON report (configuration, input hashes, accuracy, per layer)
   --json               print the JSON report on stdout instead of the summary
 
@@ -110,6 +123,7 @@ const OPTIONS = {
   "variance-correction": { type: "boolean" },
   baseline: { type: "string" },
   calibration: { type: "string" },
+  target: { type: "string" },
   report: { type: "string" },
   json: { type: "boolean" },
   preset: { type: "string" },

@@ -1,4 +1,5 @@
 // The command line is a contract: scripts depend on these names, so they are parsed and checked here, once.
+import { TARGET_IDS, type TargetId } from "../../shared/targets.ts";
 import { defaultQuantConfig } from "../../shared/defaults.ts";
 import { withBestRecipe } from "../../shared/recipes.ts";
 import { ALL_METHODS, CALIBRATIONS, KNOWN_METHODS, type Calibration, type Method, type PreprocessConfig, type PresetName, type QuantConfig } from "../../shared/types.ts";
@@ -127,6 +128,7 @@ export interface QuantFlags {
   "max-drop"?: string;
   "recon-images"?: string;
   calibration?: string;
+  target?: string;
 }
 
 export function parseQuantConfig(f: QuantFlags): QuantConfig {
@@ -138,6 +140,8 @@ export function parseQuantConfig(f: QuantFlags): QuantConfig {
   if (baseline !== "minmax" && baseline !== "percentile" && baseline !== "mse") throw new UsageError(`--baseline must be minmax, percentile or mse, got "${baseline}".`);
   const calibration = f.calibration ?? "global";
   if (!(CALIBRATIONS as readonly string[]).includes(calibration)) throw new UsageError(`--calibration must be global or reference, got "${calibration}".`);
+  const target = f.target ?? "exact";
+  if (!(TARGET_IDS as readonly string[]).includes(target)) throw new UsageError(`--target must be ${TARGET_IDS.join(", ")}, got "${target}".`);
   const best = f.methods === "best";
   let maxDrop: number | null = null;
   if (f["max-drop"] !== undefined) {
@@ -158,6 +162,7 @@ export function parseQuantConfig(f: QuantFlags): QuantConfig {
     keepFirstLast8: !f["no-keep-first-last"],
     keep: parseKeep(f.keep),
     calibration: calibration as Calibration,
+    target: target as TargetId,
     maxDrop,
     ...(reconImages ? { reconstruct: { images: reconImages } } : {}),
   });

@@ -19,7 +19,7 @@ export function renderHtmlReport(r: QuantReport): string {
   const rows = r.layers
     .map(
       (l) => `<tr><td>${esc(l.name)}</td><td>${l.precision}</td><td class=n>${num(l.weightBits)}</td><td class=n>${l.activationBits === null ? "–" : num(l.activationBits)}</td>
-<td>${l.activationGranularity}${l.halfRange ? " · ReLU" : ""}</td><td class=n>${num(l.rangeKept)}</td><td class=n>${l.fractionClipped === null ? "–" : num(100 * l.fractionClipped, 3)}</td>
+<td>${l.activationGranularity}${l.halfRange ? " · non-negative" : ""}</td><td class=n>${num(l.rangeKept)}</td><td class=n>${l.fractionClipped === null ? "–" : num(100 * l.fractionClipped, 3)}</td>
 <td class=n>${l.biasShift === null ? "–" : num(l.biasShift, 4)}</td><td class=n>${num(l.sqnrDb, 1)}</td><td title="${esc(l.executableWhy)}">${l.executable}</td><td>${l.noEffect.join(", ") || ""}</td></tr>`,
     )
     .join("\n");

@@ -1,5 +1,5 @@
-// The engine behind the transport-neutral API: every job runs in its own worker thread, so a stuck or
-// crashed job never takes the window, the web host or the CLI down with it.
+// The engine behind the transport-neutral API: jobs run in worker threads, so a stuck or crashed job never takes
+// the window, the web host or the CLI down with it. One thread is kept between jobs for its session cache.
 // First: the workers' onnxruntime reads the process environment this sets (no telemetry).
 import "../engine/offline.ts";
 import { randomUUID } from "node:crypto";
@@ -43,13 +43,19 @@ function workerScript(): URL {
   return self.pathname.endsWith(".ts") ? new URL("./worker-source.mjs", self) : new URL("./worker.js", self);
 }
 
-/** Runs one request in a fresh worker; resolves with its output, rejects with a user-facing message. */
 export interface ServiceOptions {
   /** heap limit of each engine thread; exceeding it ends that job, never the host */
   workerMemoryMb?: number;
 }
 
-function runInWorker(request: EngineRequest, options: ServiceOptions, onEvent: (msg: FromWorker) => void, register?: (job: RunningJob) => void): Promise<EngineOutput> {
+interface EngineThread {
+  worker: Worker;
+  exited: () => boolean;
+  /** terminates the thread as soon as it is outside onnxruntime; resolves once it has exited */
+  stop: () => Promise<void>;
+}
+
+function startThread(options: ServiceOptions): EngineThread {
   const nativeCalls = createNativeCallCounter();
   const libvips = reserveLibvipsSlot();
   const worker = new Worker(workerScript(), {
@@ -72,27 +78,46 @@ function runInWorker(request: EngineRequest, options: ServiceOptions, onEvent: (
     }
     return gone;
   };
+  return { worker, exited: () => exited, stop };
+}
+
+/**
+ * Runs one request in `thread` (a fresh one by default); resolves with its output, rejects with a user-facing
+ * message. A thread that finished its job normally goes to `keep` when given (its session cache stays warm);
+ * any other is stopped.
+ */
+function runInWorker(
+  request: EngineRequest,
+  options: ServiceOptions,
+  onEvent: (msg: FromWorker) => void,
+  register?: (job: RunningJob) => void,
+  thread: EngineThread = startThread(options),
+  keep?: (thread: EngineThread) => void,
+): Promise<EngineOutput> {
+  const { worker, stop } = thread;
   return new Promise<EngineOutput>((resolve, reject) => {
     let settled = false;
     let cancelled = false;
-    const finish = (fn: () => void) => {
+    const finish = (fn: () => void, reusable = false) => {
       if (settled) return;
       settled = true;
-      void stop();
+      worker.off("message", onMessage).off("error", onError).off("exit", onExit);
+      if (reusable && keep && !cancelled) keep(thread);
+      else void stop();
       fn();
     };
-    worker.on("message", (msg: FromWorker) => {
+    const onMessage = (msg: FromWorker) => {
       if (msg.type === "progress") {
         // a cancelled job's thread may run on until it can be stopped: its progress is no longer news
         if (!settled) onEvent(msg);
-      } else if (msg.type === "done") finish(() => resolve({ result: msg.result, bytes: msg.bytes }));
-      else finish(() => reject(Object.assign(new Error(msg.message), { cancelled: msg.cancelled })));
-    });
-    worker.on("error", (err: Error & { code?: string }) => {
+      } else if (msg.type === "done") finish(() => resolve({ result: msg.result, bytes: msg.bytes }), true);
+      else finish(() => reject(Object.assign(new Error(msg.message), { cancelled: msg.cancelled })), true);
+    };
+    const onError = (err: Error & { code?: string }) => {
       const why = err.code === "ERR_WORKER_OUT_OF_MEMORY" ? "it ran out of memory; try fewer calibration images or a smaller model" : err.message;
       finish(() => reject(Object.assign(new Error(`The engine stopped unexpectedly: ${why}. Nothing was written; you can start again.`), { cancelled })));
-    });
-    worker.on("exit", (code) =>
+    };
+    const onExit = (code: number) =>
       finish(() =>
         reject(
           Object.assign(
@@ -100,8 +125,8 @@ function runInWorker(request: EngineRequest, options: ServiceOptions, onEvent: (
             { cancelled },
           ),
         ),
-      ),
-    );
+      );
+    worker.on("message", onMessage).on("error", onError).on("exit", onExit);
     register?.({
       stop,
       cancel: () => {
@@ -127,6 +152,24 @@ export function createEngineService(options: ServiceOptions = {}): EngineService
   const running = new Map<string, RunningJob>();
   const results = new Map<string, { result: JobResult; bytes?: Uint8Array }>();
   const emit = (e: JobEvent) => listeners.forEach((l) => l(e));
+  // The session's engine thread between jobs: runs, FP32 checks and ablations go to it one at a time, so its session
+  // cache (engine/pipeline/session-cache.ts) keeps what does not change between them. A job that starts while it is
+  // busy gets a thread of its own; a cancelled job's thread is stopped, and its cache with it.
+  let idle: EngineThread | null = null;
+  let closed = false;
+  const sessionThread = (): EngineThread => {
+    const t = idle && !idle.exited() ? idle : startThread(options);
+    idle = null;
+    t.worker.ref();
+    return t;
+  };
+  const keepThread = (t: EngineThread) => {
+    if (closed) return void t.stop();
+    if (idle) void idle.stop();
+    // an idle thread must not keep the host (or the CLI) alive
+    t.worker.unref();
+    idle = t;
+  };
 
   const direct = async (request: EngineRequest): Promise<EngineOutput> => runInWorker(request, options, () => undefined);
 
@@ -160,6 +203,8 @@ export function createEngineService(options: ServiceOptions = {}): EngineService
           if (msg.type === "progress") emit({ type: "progress", jobId, progress: msg.progress });
         },
         (job) => running.set(jobId, job),
+        sessionThread(),
+        keepThread,
       )
         .then((out) => {
           results.set(jobId, { result: out.result as JobResult, bytes: out.bytes });
@@ -189,7 +234,11 @@ export function createEngineService(options: ServiceOptions = {}): EngineService
       return { path, bytes: data.length };
     },
     async close() {
+      closed = true;
+      const spare = idle;
+      idle = null;
       await Promise.all([...running.values()].map((job) => job.stop()));
+      await spare?.stop();
       running.clear();
     },
   };

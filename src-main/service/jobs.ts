@@ -1,8 +1,10 @@
 // What a worker thread runs: one engine job, start to finish, with progress and cancellation.
+import path from "node:path";
 import type { AblationRow, DataPreview, JobRequest, JobResult } from "../../shared/engine-api.ts";
+import { methodsName } from "../../shared/describe.ts";
 import { ALL_METHODS, type Method, type ModelSummary, type Progress } from "../../shared/types.ts";
 import { DataError } from "../engine/data/errors.ts";
-import { previewImages, suggestInputSize } from "../engine/data/preview.ts";
+import { describeLabels, previewImages, suggestInputSize } from "../engine/data/preview.ts";
 import { scanImages } from "../engine/data/scan.ts";
 import { planTensorSet } from "../engine/data/tensors.ts";
 import { inspectModel } from "../engine/onnx/inspect.ts";
@@ -11,6 +13,8 @@ import { checkQuantConfig } from "../engine/pipeline/config-check.ts";
 import { heldOutSplit } from "../engine/pipeline/data-notes.ts";
 import { calibrate, evaluateModel, evaluateQuantized, quantize, quantizeCalibrated, scanSource, withHeldOut } from "../engine/pipeline/quantize.ts";
 import { loadModel } from "../engine/onnx/model-io.ts";
+import { PassProgress } from "./pass-progress.ts";
+import { recommendPreprocess } from "./recommend-preprocess.ts";
 
 export type EngineRequest =
   | JobRequest
@@ -41,7 +45,36 @@ export function methodCombinations(methods: readonly Method[]): Method[][] {
   return rows.sort((a, b) => a.length - b.length);
 }
 
+/**
+ * Says which folder a data problem is about: the scan names the role, but other messages (the loader's "None of
+ * the 40 images in /data/x could be decoded") name only a path, which does not tell the user whether /data/x was
+ * meant for calibration or for evaluation.
+ */
+function nameFolderRole(err: unknown, folders: { calibration?: string; evaluation?: string | null }): unknown {
+  if (!(err instanceof DataError) || /\b(calibration|evaluation) folder\b/i.test(err.message)) return err;
+  const roles = Object.entries(folders)
+    .filter((e): e is [string, string] => typeof e[1] === "string" && err.message.includes(path.resolve(e[1])))
+    .sort((a, b) => path.resolve(b[1]).length - path.resolve(a[1]).length);
+  if (roles.length === 0) return err;
+  const role = roles[0][0];
+  return new DataError(`${role === "calibration" ? "Calibration" : "Evaluation"} folder: ${err.message}`);
+}
+
 export async function runEngineJob(req: EngineRequest, ctx: JobContext): Promise<EngineOutput> {
+  const folders =
+    req.kind === "quantize" || req.kind === "ablation"
+      ? { calibration: req.calibDir, evaluation: req.evalDir }
+      : req.kind === "evaluate-fp32" || req.kind === "recommend-preprocess"
+        ? { evaluation: req.evalDir }
+        : {};
+  try {
+    return await runJob(req, ctx);
+  } catch (err) {
+    throw nameFolderRole(err, folders);
+  }
+}
+
+async function runJob(req: EngineRequest, ctx: JobContext): Promise<EngineOutput> {
   switch (req.kind) {
     case "inspect":
       return { result: { kind: "inspect", summary: await inspectModel(req.model) } };
@@ -49,7 +82,16 @@ export async function runEngineJob(req: EngineRequest, ctx: JobContext): Promise
       const prepared = prepareModel(await loadModel(req.model));
       const set = await scanImages(req.dir, { arrays: true });
       const stride = inputStride(prepared);
-      const about = { dir: set.root, kind: set.kind, images: set.files.length, classes: set.classes, skipped: set.skipped, dynamicInputSize: prepared.input.dynamicSize, inputStride: stride };
+      const about = {
+        dir: set.root,
+        kind: set.kind,
+        images: set.files.length,
+        classes: set.classes,
+        labels: await describeLabels(set),
+        skipped: set.skipped,
+        dynamicInputSize: prepared.input.dynamicSize,
+        inputStride: stride,
+      };
       if (set.kind === "tensors") {
         requireRunnable(prepared);
         const plan = await planTensorSet(set, prepared.inputs);
@@ -68,6 +110,8 @@ export async function runEngineJob(req: EngineRequest, ctx: JobContext): Promise
       const r = await evaluateModel({ model: req.model, data: { dir: req.evalDir, labels: req.evalLabels }, preprocess: req.preprocess, signal: ctx.signal, onProgress: ctx.onProgress });
       return { result: { kind: "evaluate-fp32", accuracy: r.fp32 } };
     }
+    case "recommend-preprocess":
+      return { result: { kind: "recommend-preprocess", ...(await recommendPreprocess(req, ctx)) } };
     case "quantize": {
       checkQuantConfig(req.config);
       const out = await quantize({
@@ -96,14 +140,16 @@ export async function runEngineJob(req: EngineRequest, ctx: JobContext): Promise
       const combos = methodCombinations(req.config.methods);
       const rows: AblationRow[] = [];
       let fp32 = undefined;
+      const progress = new PassProgress("ablation", combos.length, evalSet.files.length, ctx.onProgress);
       for (const [k, methods] of combos.entries()) {
-        ctx.onProgress({ stage: "ablation", done: k, total: combos.length, etaSeconds: null, message: methods.join(" + ") || "baseline" });
+        const message = `${k + 1} of ${combos.length}: ${methodsName(methods)}`;
+        progress.update(k, 0, message);
         const { bytes } = await quantizeCalibrated(c, { ...req.config, methods }, {});
-        const r = await evaluateQuantized(c, bytes, evalSet, { preprocess: req.preprocess, layerErrors: false, signal: ctx.signal }, fp32);
+        const onProgress = (p: Progress) => progress.update(k, p.done, message);
+        const r = await evaluateQuantized(c, bytes, evalSet, { preprocess: req.preprocess, layerErrors: false, signal: ctx.signal, onProgress }, fp32);
         fp32 = r.predictions.fp32;
-        rows.push({ methods, top1: r.quantized!.top1, agreement: r.agreement!.agreement });
+        rows.push({ methods, top1: r.quantized!.top1, top5: r.quantized!.top5, agreement: r.agreement!.agreement, bytes: bytes.length });
       }
-      ctx.onProgress({ stage: "ablation", done: combos.length, total: combos.length, etaSeconds: 0 });
       return { result: { kind: "ablation", rows, wBits: req.config.wBits, aBits: req.config.aBits } };
     }
   }

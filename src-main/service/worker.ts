@@ -1,4 +1,4 @@
-// Worker-thread entry: runs one engine job per message so the calling thread (window, host, CLI) never stalls.
+// Worker-thread entry: runs an engine job per message so the calling thread (window, host, CLI) never stalls.
 import { parentPort, workerData } from "node:worker_threads";
 import { joinLibvipsGate, type LibvipsSlot } from "../engine/data/libvips-gate.ts";
 import { countNativeCallsIn, type NativeCallCounter } from "../engine/native-calls.ts";
@@ -19,14 +19,16 @@ joinLibvipsGate(data?.libvips ?? null);
 export type ToWorker = { type: "start"; request: EngineRequest } | { type: "cancel" };
 
 const port = parentPort!;
-const controller = new AbortController();
+// one job at a time; the thread may be given more (the service keeps it for the session)
+let controller = new AbortController();
 
 port.on("message", (msg: ToWorker) => {
   if (msg.type === "cancel") {
     controller.abort();
     return;
   }
-  runEngineJob(msg.request, { signal: controller.signal, onProgress: (progress) => port.postMessage({ type: "progress", progress }) })
+  const job = (controller = new AbortController());
+  runEngineJob(msg.request, { signal: job.signal, onProgress: (progress) => port.postMessage({ type: "progress", progress }) })
     .then((out) => port.postMessage({ type: "done", result: out.result, bytes: out.bytes }, out.bytes ? [out.bytes.buffer as ArrayBuffer] : []))
-    .catch((err: unknown) => port.postMessage({ type: "error", ...describeError(err, controller.signal.aborted) }));
+    .catch((err: unknown) => port.postMessage({ type: "error", ...describeError(err, job.signal.aborted) }));
 });

@@ -1,7 +1,8 @@
 // Data shaping for the Compare charts, separate from Chart.js so the numbers behind each picture are tested.
 import type { AblationRow, LayerHistogram } from "../../shared/engine-api.ts";
 import type { LayerReport } from "../../shared/types.ts";
-import { METHODS, methodsLabel } from "./presets.ts";
+import { methodsName } from "../../shared/describe.ts";
+import { METHODS } from "./presets.ts";
 
 export interface SeriesInput {
   label: string;
@@ -81,6 +82,7 @@ export function histogramChart(h: LayerHistogram, log: boolean): HistogramChartD
 }
 
 export interface AblationBar {
+  methods: string[];
   label: string;
   value: number;
   /** which metric the value is: top-1 against labels, or agreement with FP32 */
@@ -88,6 +90,7 @@ export interface AblationBar {
 }
 
 const METHOD_ORDER = METHODS.map((m) => m.id as string);
+const byMethodOrder = (a: string, b: string) => METHOD_ORDER.indexOf(a) - METHOD_ORDER.indexOf(b);
 
 /** Bars in the paper's order: baseline, then single methods, pairs, ..., all; within a size, method order. */
 export function ablationBars(rows: AblationRow[]): AblationBar[] {
@@ -100,8 +103,43 @@ export function ablationBars(rows: AblationRow[]): AblationBar[] {
     return 0;
   });
   return sorted.map((r) => ({
-    label: methodsLabel([...r.methods].sort((a, b) => METHOD_ORDER.indexOf(a) - METHOD_ORDER.indexOf(b))),
+    methods: [...r.methods].sort(byMethodOrder),
+    label: methodsName(r.methods),
     value: r.top1 ?? r.agreement,
     metric: r.top1 === null ? "agreement" : "top1",
   }));
+}
+
+export interface AblationTableRow {
+  /** position in the chart, from 1 */
+  order: number;
+  methods: string[];
+  label: string;
+  top1: number | null;
+  top5: number | null;
+  agreement: number;
+  bytes: number | null;
+}
+
+export type AblationSort = "order" | "label" | "top1" | "top5" | "agreement" | "bytes";
+
+export function ablationTable(rows: AblationRow[]): AblationTableRow[] {
+  const bars = ablationBars(rows);
+  const byKey = new Map(rows.map((r) => [[...r.methods].sort(byMethodOrder).join("+"), r]));
+  return bars.map((b, i) => {
+    const r = byKey.get(b.methods.join("+"))!;
+    return { order: i + 1, methods: b.methods, label: b.label, top1: r.top1, top5: r.top5 ?? null, agreement: r.agreement, bytes: r.bytes ?? null };
+  });
+}
+
+/** Sorted by one column; missing values last either way. */
+export function sortAblation(rows: AblationTableRow[], by: AblationSort, dir: "asc" | "desc"): AblationTableRow[] {
+  const sign = dir === "asc" ? 1 : -1;
+  return [...rows].sort((a, b) => {
+    const x = a[by];
+    const y = b[by];
+    if (x === null || y === null) return x === y ? a.order - b.order : x === null ? 1 : -1;
+    const c = typeof x === "string" ? x.localeCompare(y as string) : x - (y as number);
+    return c === 0 ? a.order - b.order : sign * c;
+  });
 }

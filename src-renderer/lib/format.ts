@@ -56,6 +56,11 @@ export function shape(dims: (number | string)[]): string {
   return dims.length === 0 ? "scalar" : dims.map((d) => (typeof d === "number" && d < 0 ? "?" : String(d))).join(" × ");
 }
 
+/** "4.20× smaller", or "1.67× larger" for a model that grew (a tiny one: the quantization parameters outweigh the weights). */
+export function sizeChange(fp32Bytes: number, bytes: number): string {
+  return bytes <= fp32Bytes ? `${ratio(fp32Bytes / bytes)} smaller` : `${ratio(bytes / fp32Bytes)} larger`;
+}
+
 export function ratio(r: number): string {
   return Number.isFinite(r) && r > 0 ? `${r.toFixed(r >= 10 ? 1 : 2)}×` : "–";
 }
@@ -74,4 +79,14 @@ export function dirname(p: string): string {
 /** The path separator a path uses (the host's, not the browser's). */
 export function sep(p: string): string {
   return p.includes("\\") && !p.includes("/") ? "\\" : "/";
+}
+
+/** An axis tick: whole counts with thousands separators, large ones abbreviated (3.85M), fractions to 3 digits. */
+export function tick(v: number): string {
+  if (!Number.isFinite(v)) return "";
+  const a = Math.abs(v);
+  if (a >= 1e6) return `${+(v / 1e6).toPrecision(3)}M`;
+  if (a >= 1e4) return `${+(v / 1e3).toPrecision(3)}k`;
+  if (a >= 100 || Number.isInteger(v)) return Math.round(v).toLocaleString("en-US");
+  return String(+v.toPrecision(3));
 }

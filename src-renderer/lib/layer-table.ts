@@ -48,7 +48,24 @@ function sortValue(r: LayerRow, key: SortKey): string | number | null {
   }
 }
 
-/** The low-precision layer with the lowest SQNR: the first one to keep at 8 bits if accuracy dropped. */
+/** Quantized below 8 bits (weights or activations): the layers that holding at 8 bits can change. */
+export function belowEightBits(l: Pick<LayerReport, "precision" | "weightBits" | "activationBits">): boolean {
+  return l.precision === "low" && (l.weightBits < 8 || (l.activationBits !== null && l.activationBits < 8));
+}
+
+/**
+ * How a layer was stored, in words: "4-bit", "W4 A8", "8-bit", "8-bit, held" (kept at 8 bits by the
+ * first/last rule or an override while the run used fewer), "Float". A W8A8 run's layers are 8-bit, not low-bit.
+ */
+export function precisionLabel(l: Pick<LayerReport, "precision" | "weightBits" | "activationBits">): string {
+  if (l.precision === "float") return "Float";
+  if (l.precision === "8bit") return "8-bit, held";
+  const w = Math.round(l.weightBits);
+  const a = l.activationBits === null ? null : Math.round(l.activationBits);
+  return a === null || a === w ? `${w}-bit` : `W${w} A${a}`;
+}
+
+/** The quantized layer whose output differs most from FP32 (lowest SQNR): the first one to keep at 8 bits. */
 export function weakestLayer(layers: LayerReport[]): string | null {
   let worst: LayerReport | null = null;
   for (const l of layers) {
@@ -58,11 +75,13 @@ export function weakestLayer(layers: LayerReport[]): string | null {
   return worst?.name ?? null;
 }
 
+export const WEAKEST_NOTE = "Differs most from FP32";
+
 export function toRows(layers: LayerReport[]): LayerRow[] {
   const weakest = weakestLayer(layers);
   return layers.map((l, i) => {
     const notes: string[] = [];
-    if (l.name === weakest) notes.push("Lowest SQNR of the low-bit layers");
+    if (l.name === weakest) notes.push(WEAKEST_NOTE);
     if (l.noEffect.length) notes.push(`${l.noEffect.map(methodShort).join(", ")} changed nothing here`);
     return { ...l, order: i + 1, notes };
   });

@@ -1,7 +1,9 @@
 // Defaults and the one-line explanations shown next to every choice. Kept apart from the components so
 // wording stays consistent between the Methods screen, the Run summary and the Compare labels.
 import { defaultQuantConfig } from "../../shared/defaults.ts";
-import type { Calibrator, Method, PresetName, PreprocessConfig, QuantConfig } from "../../shared/types.ts";
+import { METHOD_NAMES, methodShort, methodsName, PRESET_NAMES } from "../../shared/describe.ts";
+import { bestRecipe, withBestRecipe } from "../../shared/recipes.ts";
+import { ALL_METHODS, KNOWN_METHODS, type Calibrator, type Method, type ModelSummary, type PresetName, type PreprocessConfig, type QuantConfig } from "../../shared/types.ts";
 
 export interface BitPreset {
   id: string;
@@ -11,57 +13,75 @@ export interface BitPreset {
 }
 
 export const BIT_PRESETS: BitPreset[] = [
-  { id: "W4A4", wBits: 4, aBits: 4, why: "Smallest model; needs all three methods to stay close to FP32." },
-  { id: "W4A8", wBits: 4, aBits: 8, why: "4-bit weights, 8-bit activations: small file, little accuracy lost." },
-  { id: "W8A4", wBits: 8, aBits: 4, why: "For hardware with cheap 4-bit activations; ACIQ matters most here." },
-  { id: "W8A8", wBits: 8, aBits: 8, why: "The safe INT8 setting, as a reference point." },
+  { id: "W4A4", wBits: 4, aBits: 4, why: "Smallest model and the hardest setting: expect a drop; the methods below win back part of it." },
+  { id: "W4A8", wBits: 4, aBits: 8, why: "4-bit weights, 8-bit activations: about an eighth of the FP32 size. Often close to FP32 on plain CNNs, not always: measure." },
+  { id: "W8A4", wBits: 8, aBits: 4, why: "For hardware with cheap 4-bit activations; clipping of outliers matters most here." },
+  { id: "W8A8", wBits: 8, aBits: 8, why: "8 bits throughout: a quarter of the FP32 size, usually within a point of FP32. The safe reference." },
 ];
 
 export function bitPresetOf(c: Pick<QuantConfig, "wBits" | "aBits">): string {
   return BIT_PRESETS.find((p) => p.wBits === c.wBits && p.aBits === c.aBits)?.id ?? "custom";
 }
 
+/** What this model in particular is likely to do at these bits, when there is something to say. */
+export function bitsAdvice(c: Pick<QuantConfig, "wBits" | "aBits">, model: ModelSummary | null): string | null {
+  const depthwise = model?.layers.filter((l) => l.kind === "depthwise").length ?? 0;
+  if (depthwise === 0 || (c.wBits >= 8 && c.aBits >= 8)) return null;
+  return `This model has ${depthwise} depthwise layer${depthwise === 1 ? "" : "s"}. Depthwise networks (MobileNets) are hard below 8 bits: at 4-bit weights they can lose most of their accuracy. Try W8A8 first, or keep the depthwise layers at 8 bits, and compare.`;
+}
+
 export interface MethodInfo {
   id: Method;
   label: string;
   short: string;
+  /** the paper's term, for the tooltip */
+  term: string;
   why: string;
 }
 
-export const METHODS: MethodInfo[] = [
-  {
-    id: "aciq",
-    label: "Analytical clipping (ACIQ)",
-    short: "ACIQ",
-    why: "Clips rare outliers at the range that minimises the expected error, instead of stretching 16 levels over them.",
-  },
-  {
-    id: "bitalloc-w",
-    label: "Bit allocation, weights",
-    short: "Bit alloc W",
-    why: "Gives wide channels more bits and narrow ones fewer, same average: less error for the same size.",
-  },
-  {
-    id: "bitalloc-a",
-    label: "Bit allocation, activations",
-    short: "Bit alloc A",
-    why: "The same trade for activation channels, from the calibration statistics.",
-  },
-  {
-    id: "biascorr",
-    label: "Bias correction",
-    short: "Bias corr.",
-    why: "Quantized weights shift each channel's mean; this puts it back, for free.",
-  },
+const WHY: Record<Method, string> = {
+  aciq: "Clips rare outliers at the range that minimises the expected error, instead of stretching the few levels over them.",
+  "bitalloc-w": "Gives wide weight channels more bits and narrow ones fewer, same average: less error for the same size.",
+  "bitalloc-a": "The same trade for activation channels, from the calibration statistics.",
+  biascorr: "Quantized weights shift each channel's mean; this puts it back, for free.",
+  "weight-clip": "Chooses each weight channel's range by the error it gives instead of its extremes: a few large weights no longer waste the levels.",
+  equalize: "Rescales neighbouring layers so their channels span similar ranges (same results in float); helps depthwise networks most.",
+  "bias-fold": "Measures each channel's average output error on the calibration images and takes it out of the bias.",
+  reconstruct: "Picks each weight's rounding up or down so the layer's output stays closest to FP32's; slower, often the largest gain.",
+};
+
+const info = (id: Method): MethodInfo => ({ id, label: METHOD_NAMES[id].name, short: METHOD_NAMES[id].short, term: METHOD_NAMES[id].term, why: WHY[id] });
+
+/** Every switch, the paper's four first. */
+export const METHODS: MethodInfo[] = KNOWN_METHODS.map(info);
+export const PAPER_METHODS: MethodInfo[] = ALL_METHODS.map(info);
+
+export type MethodsPreset = "best" | "paper" | "custom";
+
+export const METHOD_PRESETS: { id: Exclude<MethodsPreset, "custom">; label: string; why: string }[] = [
+  { id: "best", label: "Best accuracy", why: "The recipe Nibble measured best for these bits: the paper's clipping where activations are low-bit, weight clipping, rounding reconstruction and bias folding. Slower than the paper's methods." },
+  { id: "paper", label: "The paper's methods", why: "Exactly the four methods of Banner, Nahshan and Soudry (NeurIPS 2019): clipping of outliers, bit allocation for weights and activations, bias correction." },
 ];
 
-export function methodShort(m: string): string {
-  return METHODS.find((x) => x.id === m)?.short ?? m;
+const sameSet = (a: readonly string[], b: readonly string[]) => a.length === b.length && a.every((m) => b.includes(m));
+
+/** Which preset the settings are: the best recipe for their bits, the paper's four, or the user's own. */
+export function methodsPresetOf(c: QuantConfig): MethodsPreset {
+  const best = bestRecipe(c.wBits, c.aBits);
+  if (sameSet(c.methods, best.methods) && c.baseline === best.baseline) return "best";
+  if (sameSet(c.methods, ALL_METHODS)) return "paper";
+  return "custom";
 }
 
-/** "ACIQ + Bit alloc W" or "Baseline" when no method is on. */
+export function withMethodsPreset(c: QuantConfig, preset: Exclude<MethodsPreset, "custom">): QuantConfig {
+  return preset === "best" ? withBestRecipe(c) : { ...c, methods: [...ALL_METHODS], baseline: "minmax" };
+}
+
+export { methodShort };
+
+/** "Clipping + Weight bits", "All four methods" or "Baseline only". */
 export function methodsLabel(methods: readonly string[]): string {
-  return methods.length === 0 ? "Baseline" : methods.length === METHODS.length ? "All methods" : methods.map(methodShort).join(" + ");
+  return methodsName(methods);
 }
 
 export const CALIBRATORS: { id: Calibrator; label: string; why: string }[] = [
@@ -81,19 +101,13 @@ export interface PreprocessPreset {
   detail: string;
 }
 
-export const PREPROCESS_PRESETS: PreprocessPreset[] = [
-  { id: "imagenet", label: "ImageNet mean/std", detail: "RGB scaled to 0–1, minus mean 0.485/0.456/0.406, divided by std 0.229/0.224/0.225" },
-  { id: "inception", label: "Inception, −1 to 1", detail: "RGB scaled to −1…1" },
-  { id: "caffe", label: "Caffe BGR", detail: "BGR 0–255 minus mean 103.9/116.8/123.7" },
-  { id: "raw255", label: "Raw 0–255", detail: "RGB pixel values as they are" },
-  { id: "raw01", label: "Raw 0–1", detail: "RGB divided by 255" },
-  { id: "custom", label: "Custom", detail: "Your own scale, mean, std and channel order" },
-];
+export const PREPROCESS_PRESETS: PreprocessPreset[] = (Object.keys(PRESET_NAMES) as PresetName[]).map((id) => ({ id, label: PRESET_NAMES[id].name, detail: PRESET_NAMES[id].detail }));
 
 export function defaultPreprocess(): PreprocessConfig {
   return { preset: "imagenet" };
 }
 
+/** The app starts from the best recipe; the engine's own default (and `--methods all`) stays the paper's four. */
 export function defaultConfig(): QuantConfig {
-  return defaultQuantConfig();
+  return withBestRecipe(defaultQuantConfig());
 }

@@ -155,7 +155,7 @@ const POINTS: Record<string, CancelPoint> = {
   quantize: { name: "quantization", request: demoRequest(), at: (p) => p.stage === "quantize" && p.done === 0 },
   export: { name: "export", request: demoRequest(), at: (p) => p.stage === "export" && p.done === 0 },
   evaluate: { name: "evaluation", request: demoRequest(), at: (p) => p.stage === "evaluate" && !p.message && mid(p) },
-  layerErrors: { name: "the per-layer error pass", request: demoRequest(), at: (p) => p.stage === "evaluate" && p.message === "per-layer error" },
+  layerErrors: { name: "the per-layer error pass", request: demoRequest(), at: (p) => p.stage === "layer-error" },
   ablation: { name: "an ablation", request: ablation, at: (p) => p.stage === "ablation" && mid(p) },
   fp32: { name: "the FP32 evaluation", request: { kind: "evaluate-fp32", model: DEMO.model, evalDir: DEMO.eval, preprocess: { preset: "imagenet" } }, at: (p) => p.stage === "fp32" && mid(p) },
 };

@@ -3,7 +3,7 @@
 // in-app picker operated like a user would.
 import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync } from "node:fs";
-import { copyFile, mkdir, readdir } from "node:fs/promises";
+import { copyFile, mkdir, readdir, readFile, symlink, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { chromium, type Browser, type Page } from "playwright";
@@ -11,6 +11,8 @@ import { chromium, type Browser, type Page } from "playwright";
 export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 export const FIXTURES = path.resolve(REPO, "../shared/fixtures");
 export const MODEL = path.join(FIXTURES, "models/resnet20-cifar10.onnx");
+export const MOBILENET = path.join(FIXTURES, "models/mobilenet_v1_0.75_224-imagenet.onnx");
+export const IMAGENET = path.join(FIXTURES, "imagenet-val-1300");
 export const CHROMIUM = "/usr/bin/chromium";
 export const SCREENS = path.join(REPO, "test-results/screens");
 
@@ -24,6 +26,23 @@ export async function copySubset(from: string, to: string, perClass: number): Pr
     n += files.length;
   }
   return n;
+}
+
+/**
+ * A folder of symbolic links to files `from..to` (in sorted order) of the ImageNet validation subset, with
+ * their own labels.txt (numeric class indices, as the fixture's) when `labels` is set: small sets, disjoint
+ * by construction, without copying megabytes of JPEGs.
+ */
+export async function linkImagenet(to: string, from: number, count: number, labels: boolean): Promise<number> {
+  await mkdir(to, { recursive: true });
+  const lines = (await readFile(path.join(IMAGENET, "labels.txt"), "utf8")).split("\n").filter(Boolean);
+  const picked = lines.slice(from, from + count);
+  for (const line of picked) {
+    const file = line.split(" ")[0];
+    await symlink(path.join(IMAGENET, file), path.join(to, file));
+  }
+  if (labels) await writeFile(path.join(to, "labels.txt"), picked.join("\n") + "\n");
+  return picked.length;
 }
 
 export interface WebHost {
@@ -91,12 +110,64 @@ export function watchPage(page: Page): string[] {
 }
 
 export async function screenshot(page: Page, name: string): Promise<string> {
-  await mkdir(SCREENS, { recursive: true });
   const file = path.join(SCREENS, `${name}.png`);
+  await mkdir(path.dirname(file), { recursive: true });
   // Sticky parts are placed for the current scroll position: capture from the top.
   await page.evaluate(() => window.scrollTo(0, 0));
   await page.screenshot({ path: file, fullPage: true });
   return file;
+}
+
+/** A capture name per variant: the screen as set up, 1024 x 700, and the dark theme. */
+export async function screenshots(page: Page, name: string): Promise<void> {
+  const size = page.viewportSize();
+  await screenshot(page, name);
+  await page.setViewportSize({ width: 1024, height: 700 });
+  await settle(page);
+  await screenshot(page, `${name}-1024`);
+  if (size) await page.setViewportSize(size);
+  await page.emulateMedia({ colorScheme: "dark" });
+  await settle(page);
+  await screenshot(page, `${name}-dark`);
+  await page.emulateMedia({ colorScheme: "light" });
+  await settle(page);
+}
+
+/** Charts redraw on resize and on a theme change: wait two frames. */
+async function settle(page: Page): Promise<void> {
+  await page.evaluate("new Promise((resolve) => requestAnimationFrame(() => requestAnimationFrame(resolve)))");
+}
+
+/**
+ * Records, in the page, every overall percentage and stage label the Run screen shows while a job runs
+ * (a MutationObserver, so no value between two polls is missed). Read it back with readProgress.
+ */
+export async function recordProgress(page: Page): Promise<void> {
+  // A string, not a function: the TypeScript loader wraps named functions in a helper the page does not have.
+  await page.evaluate(`(() => {
+    const w = window;
+    w.__progress = { percents: [], stages: [], feet: [] };
+    const read = () => {
+      const overall = document.querySelector('[data-testid="run-overall"]');
+      if (overall) {
+        const p = Number(overall.getAttribute("data-percent"));
+        if (w.__progress.percents.at(-1) !== p) w.__progress.percents.push(p);
+      }
+      for (const li of document.querySelectorAll('[data-testid="progress-stages"] li')) {
+        const label = li.querySelector(".label")?.textContent?.trim() ?? "";
+        if (label && !w.__progress.stages.includes(label)) w.__progress.stages.push(label);
+        const foot = li.querySelector(".foot")?.textContent?.trim() ?? "";
+        if (li.classList.contains("active") && foot && !w.__progress.feet.includes(foot)) w.__progress.feet.push(foot);
+      }
+    };
+    if (w.__progressObserver) w.__progressObserver.disconnect();
+    w.__progressObserver = new MutationObserver(read);
+    w.__progressObserver.observe(document.body, { subtree: true, childList: true, characterData: true, attributes: true });
+  })()`);
+}
+
+export function readProgress(page: Page): Promise<{ percents: number[]; stages: string[]; feet: string[] }> {
+  return page.evaluate("window.__progress") as Promise<{ percents: number[]; stages: string[]; feet: string[] }>;
 }
 
 async function pickerGo(page: Page, dir: string): Promise<void> {
@@ -120,6 +191,14 @@ export async function pickFile(page: Page, file: string): Promise<void> {
 export async function pickFolder(page: Page, dir: string): Promise<void> {
   await pickerGo(page, dir);
   await page.getByTestId("picker-use-folder").click();
+  await page.getByTestId("picker").waitFor({ state: "hidden" });
+}
+
+/** In the open picker, save as `file`. */
+export async function pickSave(page: Page, file: string): Promise<void> {
+  await pickerGo(page, path.dirname(file));
+  await page.getByTestId("picker-filename").fill(path.basename(file));
+  await page.getByTestId("picker-save").click();
   await page.getByTestId("picker").waitFor({ state: "hidden" });
 }
 

@@ -41,7 +41,7 @@ function layer(o: { role?: PlanLayer["role"]; bounds?: Bounds; halfRange?: boole
   return {
     name: "conv", op: "Conv", kind: "conv", weightShape: [4, 4, 3, 3], outChannels: 4, params: 144,
     halfRange: o.halfRange ?? bounds[0] === 0, activation: "none", activationClamp: bounds, activationRange: bounds, role: o.role ?? "hidden",
-    output: "t", outputBounds: bounds, weightName: "w", weightAxis: 0,
+    output: "t", outputBounds: bounds, weightName: "w", weightAxis: 0, input: "x", groups: 1,
   };
 }
 

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import type { LayerReport } from "../../shared/types.ts";
-import { ablationBars, histogramChart, shortLayerName, sqnrChart } from "../../src-renderer/lib/charts.ts";
+import { ablationBars, ablationTable, histogramChart, shortLayerName, sortAblation, sqnrChart } from "../../src-renderer/lib/charts.ts";
 
 const L = (name: string, sqnrDb: number | null) => ({ name, sqnrDb }) as LayerReport;
 
@@ -53,14 +53,46 @@ test("ablation bars follow the paper's order and fall back to agreement without 
   ]);
   assert.deepEqual(
     bars.map((b) => b.label),
-    ["Baseline", "ACIQ", "Bias corr.", "ACIQ + Bias corr.", "All methods"],
+    ["Baseline only", "Clipping", "Bias correction", "Clipping + Bias correction", "All four methods"],
   );
   assert.deepEqual(
     bars.map((b) => b.value),
     [88.1, 89.2, 88.9, 89.7, 90.5],
   );
   assert.ok(bars.every((b) => b.metric === "top1"));
-  assert.deepEqual(ablationBars([{ methods: [], top1: null, agreement: 97.5 }]), [{ label: "Baseline", value: 97.5, metric: "agreement" }]);
+  assert.deepEqual(ablationBars([{ methods: [], top1: null, agreement: 97.5 }]), [{ methods: [], label: "Baseline only", value: 97.5, metric: "agreement" }]);
+});
+
+test("the ablation table sorts by any column, missing values last, ties in chart order", () => {
+  const rows = ablationTable([
+    { methods: ["biascorr", "aciq"], top1: 89.7, top5: 99, agreement: 94, bytes: 300 },
+    { methods: [], top1: 88.1, agreement: 92 },
+    { methods: ["aciq"], top1: 89.7, top5: 98, agreement: 93.5, bytes: 200 },
+  ]);
+  assert.deepEqual(
+    rows.map((r) => [r.order, r.label, r.top5, r.bytes]),
+    [
+      [1, "Baseline only", null, null],
+      [2, "Clipping", 98, 200],
+      [3, "Clipping + Bias correction", 99, 300],
+    ],
+  );
+  assert.deepEqual(
+    sortAblation(rows, "top1", "desc").map((r) => r.order),
+    [2, 3, 1],
+  );
+  assert.deepEqual(
+    sortAblation(rows, "bytes", "asc").map((r) => r.order),
+    [2, 3, 1],
+  );
+  assert.deepEqual(
+    sortAblation(rows, "bytes", "desc").map((r) => r.order),
+    [3, 2, 1],
+  );
+  assert.deepEqual(
+    sortAblation(rows, "label", "asc").map((r) => r.label),
+    ["Baseline only", "Clipping", "Clipping + Bias correction"],
+  );
 });
 
 test("half-range clips: negatives zeroed by the fused ReLU are not counted as clipped", () => {

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { defaultExportPath } from "../../src-renderer/lib/export-paths.ts";
 import { fp32Verdict, summariseChannels } from "../../src-renderer/lib/data-stats.ts";
-import { basename, bytes, dirname, duration, interval, percent, points, ratio, shape } from "../../src-renderer/lib/format.ts";
+import { basename, bytes, dirname, duration, interval, percent, points, ratio, shape, sizeChange } from "../../src-renderer/lib/format.ts";
 
 test("formatting reads the same everywhere", () => {
   assert.equal(bytes(512), "512 B");
@@ -18,6 +18,9 @@ test("formatting reads the same everywhere", () => {
   assert.equal(duration(3725), "1 h 2 min");
   assert.equal(shape(["N", 3, 32, 32]), "N × 3 × 32 × 32");
   assert.equal(ratio(7.3), "7.30×");
+  assert.equal(sizeChange(1000, 250), "4.00× smaller");
+  // a tiny model grows: its quantization parameters outweigh the weights saved
+  assert.equal(sizeChange(1480, 2470), "1.67× larger");
   assert.equal(basename("/a/b/model.onnx"), "model.onnx");
   assert.equal(basename("C:\\m\\model.onnx"), "model.onnx");
   assert.equal(dirname("/a/b/model.onnx"), "/a/b");

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import type { LayerReport } from "../../shared/types.ts";
-import { DEFAULT_QUERY, queryRows, toggleSort, toRows, weakestLayer } from "../../src-renderer/lib/layer-table.ts";
+import { belowEightBits, DEFAULT_QUERY, precisionLabel, queryRows, toggleSort, toRows, WEAKEST_NOTE, weakestLayer } from "../../src-renderer/lib/layer-table.ts";
 
 function layer(name: string, over: Partial<LayerReport> = {}): LayerReport {
   return {
@@ -46,8 +46,8 @@ test("rows keep graph order and carry plain-language notes", () => {
     [1, 2, 3, 4, 5],
   );
   const weak = rows[2];
-  assert.ok(weak.notes.some((n) => n.startsWith("Lowest SQNR")));
-  assert.ok(weak.notes.some((n) => n === "Bias corr. changed nothing here"));
+  assert.ok(weak.notes.includes(WEAKEST_NOTE));
+  assert.ok(weak.notes.some((n) => n === "Bias correction changed nothing here"));
   // How a layer runs is its own column, not a note: with per-channel activations every layer would carry it.
   assert.deepEqual(rows[1].notes, []);
   assert.deepEqual(rows[0].notes, []);
@@ -107,4 +107,16 @@ test("querying does not reorder the input", () => {
     rows.map((r) => r.name),
     before,
   );
+});
+
+test("a W8A8 run's layers are 8-bit, not low-bit, and holding them at 8 bits is not offered", () => {
+  const w8a8 = layer("c", { weightBits: 8, activationBits: 8 });
+  assert.equal(precisionLabel(w8a8), "8-bit");
+  assert.equal(belowEightBits(w8a8), false);
+  assert.equal(precisionLabel(layer("c")), "4-bit");
+  assert.equal(belowEightBits(layer("c")), true);
+  assert.equal(precisionLabel(layer("c", { weightBits: 3.94, activationBits: 8 })), "W4 A8");
+  assert.equal(belowEightBits(layer("c", { weightBits: 8, activationBits: 4 })), true);
+  assert.equal(precisionLabel(layer("c", { precision: "8bit", weightBits: 8, activationBits: 8 })), "8-bit, held");
+  assert.equal(precisionLabel(layer("c", { precision: "float", activationBits: null })), "Float");
 });

@@ -1,12 +1,51 @@
 // A few preprocessed images for the data screen, so users can see what the model will see: wrong
 // channel order, a bad crop or a wrong preset is obvious in a picture and in the channel statistics.
+import { readFile } from "node:fs/promises";
+import path from "node:path";
 import sharp from "sharp";
-import type { DataPreviewImage } from "../../../shared/engine-api.ts";
+import type { DataPreviewImage, LabelInfo } from "../../../shared/engine-api.ts";
 import type { PreprocessConfig } from "../../../shared/types.ts";
+import { parseLabelsTxt } from "./labels.ts";
 import { inLibvips } from "./libvips-gate.ts";
 import { checkGeometry, loadPixels, normalisationTables, resolvePreprocess, writeTensor, type ResolvedPreprocess, type TensorSpec } from "./preprocess.ts";
 import { MAX_PIXELS } from "./limits.ts";
 import type { ImageSet } from "./scan.ts";
+
+const LABEL_EXAMPLES = 3;
+
+/**
+ * How the scan labelled the set, told with a few of its own entries: which source won (scan.ts's order:
+ * labels.txt, then class folders), where the class names came from, and which indices are in use, so a
+ * numeric labels.txt is seen to be read and can be checked against the model's outputs.
+ */
+export async function describeLabels(set: ImageSet): Promise<LabelInfo> {
+  const labelled = set.files.filter((f) => f.label !== null);
+  const indices = new Set(labelled.map((f) => f.label as number));
+  const maxIndex = labelled.length ? Math.max(...indices) : null;
+  const base = { labelled: labelled.length, distinct: indices.size, maxIndex };
+  if (labelled.length === 0) return { source: "none", names: null, examples: [], ...base };
+  const named = (i: number) => (set.classes[i] !== undefined ? ` (${set.classes[i]})` : "");
+  const text = await readFile(path.join(set.root, "labels.txt"), "utf8").catch(() => null);
+  const hasClassesTxt = await readFile(path.join(set.root, "classes.txt"), "utf8").then(() => true, () => false);
+  const labelOf = new Map(set.files.map((f) => [f.rel, f.label]));
+  const listed = text === null ? [] : parseLabelsTxt(text, "labels.txt").filter((l) => labelOf.get(l.rel) != null);
+  if (listed.length > 0) {
+    const lines = text!.split(/\r?\n/);
+    const examples = listed.slice(0, LABEL_EXAMPLES).map((l) => {
+      const label = labelOf.get(l.rel) as number;
+      return { text: lines[l.line - 1].trim(), read: `class ${label}${named(label)}` };
+    });
+    const spelled = new Set(listed.flatMap((l) => (typeof l.label === "string" ? [l.label] : [])));
+    const names = set.classes.length === 0 ? null : hasClassesTxt ? "classes-file" : set.classes.every((c) => spelled.has(c)) ? "labels-file" : "class-folders";
+    return { source: "labels-file", names, examples, ...base };
+  }
+  const folders = [...new Set(labelled.map((f) => f.rel.slice(0, f.rel.indexOf("/"))))];
+  const examples = folders.slice(0, LABEL_EXAMPLES).map((d) => {
+    const label = labelled.find((f) => f.rel.startsWith(`${d}/`))!.label as number;
+    return { text: `${d}/`, read: `class ${label}${named(label)}` };
+  });
+  return { source: "class-folders", names: hasClassesTxt ? "classes-file" : "class-folders", examples, ...base };
+}
 
 export interface PreviewOptions extends TensorSpec {
   preprocess: PreprocessConfig;

@@ -23,9 +23,11 @@ export const NO_ACTIVATION: Activation = { kind: "none", clamp: [null, null], ra
 
 const finite = (v: number): number | null => (Number.isFinite(v) ? v : null);
 
-/** Clip's bounds: attributes before opset 11, optional constant inputs since; NaN when an input is not constant. */
-export function clipBounds(node: NodeProto, index: GraphIndex, opset: number): [number, number] {
-  if (opset < 11) return [attrFloat(node, "min", -Infinity), attrFloat(node, "max", Infinity)];
+/**
+ * Clip's bounds, optional constant inputs (every model is at opset 21 once loaded, so never attributes); NaN
+ * when an input is not constant.
+ */
+export function clipBounds(node: NodeProto, index: GraphIndex): [number, number] {
   const bound = (k: number, fallback: number): number => {
     if (!node.input[k]) return fallback;
     const t = constantOf(index, node.input[k]);
@@ -51,12 +53,12 @@ function hardSigmoid(alpha: number, beta: number): Pick<Activation, "kind" | "cl
 // x · relu6(x + 3) / 6 is 0 for every x ≤ −3 and its minimum is −3/8 at x = −3/2
 const HARD_SWISH = { kind: "hardswish", clamp: [-3, null], range: [-0.375, null] } satisfies Pick<Activation, "kind" | "clamp" | "range">;
 
-type Rule = (node: NodeProto, index: GraphIndex, opset: number) => Pick<Activation, "kind" | "clamp" | "range"> | null;
+type Rule = (node: NodeProto, index: GraphIndex) => Pick<Activation, "kind" | "clamp" | "range"> | null;
 
 /** Element-wise activations by operator type; each returns null when the node is not the activation it looks like. */
 const RULES: Record<string, Rule> = {
   Relu: () => ({ kind: "relu", clamp: [0, null], range: [0, null] }),
-  Clip: (n, index, opset) => clip(...clipBounds(n, index, opset)),
+  Clip: (n, index) => clip(...clipBounds(n, index)),
   HardSigmoid: (n) => hardSigmoid(attrFloat(n, "alpha", 0.2), attrFloat(n, "beta", 0.5)),
   HardSwish: () => HARD_SWISH,
   Sigmoid: () => ({ kind: "sigmoid", clamp: [null, null], range: [0, 1] }),
@@ -69,13 +71,13 @@ const RULES: Record<string, Rule> = {
  * The activation applied to `tensor` when it is the tensor's only use: one element-wise node, or
  * HardSwish written out as Mul(x, HardSigmoid(x; α = 1/6, β = 1/2)) by converters before opset 14.
  */
-export function activationAfter(tensor: string, index: GraphIndex, opset: number): Activation {
+export function activationAfter(tensor: string, index: GraphIndex): Activation {
   if (index.outputs.has(tensor)) return NO_ACTIVATION;
   const readers = consumersOf(index, tensor).filter(isDefaultDomain);
   if (readers.length !== consumersOf(index, tensor).length) return NO_ACTIVATION;
   if (readers.length === 1 && readers[0].input[0] === tensor) {
     const node = readers[0];
-    const rule = RULES[node.opType]?.(node, index, opset);
+    const rule = RULES[node.opType]?.(node, index);
     return rule ? { ...rule, output: node.output[0], nodes: [node] } : NO_ACTIVATION;
   }
   if (readers.length === 2) {

@@ -16,6 +16,7 @@ import {
 import { randomBytes } from "node:crypto";
 import { open, realpath, rename, stat, unlink, type FileHandle } from "node:fs/promises";
 import path from "node:path";
+import { DETAILS_MARKER } from "../../../shared/describe.ts";
 import { ModelError } from "./errors.ts";
 import { findOrderProblem } from "./graph.ts";
 import { convertToTargetOpset, TARGET_OPSET, type ConversionResult } from "./opset/index.ts";
@@ -67,9 +68,12 @@ export async function loadModel(file: string, options: LoadOptions = {}): Promis
   try {
     model = fromBinary(ModelProtoSchema, bytes);
   } catch (err) {
+    if (looksLikeText(bytes)) {
+      throw new ModelError(`"${abs}" is a text file, not an ONNX model, whatever its name says. Choose the .onnx file itself: a binary file exported by your training framework.`, { file: abs, cause: err });
+    }
+    // The decoder's own words ("illegal tag: field no 13 wire type 6") help a bug report, not the user.
     throw new ModelError(
-      `"${abs}" is not a readable ONNX model: the file is damaged or is not ONNX (${(err as Error).message}). ` +
-        `Export the model again or download it again.`,
+      `"${abs}" is not a readable ONNX model: the file is damaged or is not ONNX. Export the model again or download it again.${DETAILS_MARKER}${(err as Error).message}`,
       { file: abs, cause: err },
     );
   }
@@ -150,6 +154,12 @@ const SIGNATURES: [number[], string][] = [
   [[0x1f, 0x8b], "a gzip archive"],
   [[0x25, 0x50, 0x44, 0x46], "a PDF document"],
 ];
+
+/** Only control characters a text file never has (NUL, most of C0, DEL) mark it as binary; UTF-8 passes. */
+function looksLikeText(bytes: Uint8Array): boolean {
+  const head = bytes.subarray(0, 4096);
+  return head.every((b) => b === 0x09 || b === 0x0a || b === 0x0d || (b >= 0x20 && b !== 0x7f));
+}
 
 function otherFormat(bytes: Uint8Array): string | null {
   for (const [magic, what] of SIGNATURES) if (bytes.length >= magic.length && magic.every((b, i) => bytes[i] === b)) return what;

@@ -110,7 +110,7 @@ export function prepareModel(loaded: LoadedModel): PreparedModel {
   if (inputs.length === 0) {
     throw new ModelError(`"${loaded.path}" has no input to feed images to (all its inputs are constants). Check that you chose the right file.`, { file: loaded.path });
   }
-  const layers = findLayers(index, loaded.opset, notes);
+  const layers = findLayers(index, notes);
   return {
     source: loaded,
     model,
@@ -233,7 +233,7 @@ interface LayerDraft {
   output: string;
 }
 
-function findLayers(index: GraphIndex, opset: number, notes: string[]): QuantLayer[] {
+function findLayers(index: GraphIndex, notes: string[]): QuantLayer[] {
   const graph = index.graph;
   const fresh = nameGenerator(graph);
   const taken = new Set<string>();
@@ -252,7 +252,7 @@ function findLayers(index: GraphIndex, opset: number, notes: string[]): QuantLay
     // Node names are optional and not always unique; layers are addressed by name, so fix both.
     if (!node.name || taken.has(node.name)) node.name = fresh(`${node.opType}_${i}`);
     taken.add(node.name);
-    const act = activationAfter(d.output, index, opset);
+    const act = activationAfter(d.output, index);
     const isFirst = first.has(node);
     const isLast = last.has(node);
     const info: LayerInfo = {

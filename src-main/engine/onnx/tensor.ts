@@ -183,6 +183,14 @@ export function int64Tensor(name: string, dims: readonly number[], data: ArrayLi
   return create(TensorProtoSchema, { name, dims: dimsOf(dims), dataType: DT.INT64, rawData: raw });
 }
 
+export function int32Tensor(name: string, dims: readonly number[], data: ArrayLike<number>): TensorProto {
+  checkCount(name, dims, data.length);
+  const raw = new Uint8Array(4 * data.length);
+  const view = new DataView(raw.buffer);
+  for (let i = 0; i < data.length; i++) view.setInt32(4 * i, data[i], true);
+  return create(TensorProtoSchema, { name, dims: dimsOf(dims), dataType: DT.INT32, rawData: raw });
+}
+
 export type PackedIntType = "INT4" | "UINT4" | "INT8" | "UINT8";
 
 const PACKED_RANGE: Record<PackedIntType, [number, number]> = {

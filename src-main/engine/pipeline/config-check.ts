@@ -3,6 +3,7 @@
 // quantizer supports must stop the job with a message naming the setting, never reach the arithmetic.
 import { CALIBRATIONS, KNOWN_METHODS, type QuantConfig } from "../../../shared/types.ts";
 import { DataError } from "../data/errors.ts";
+import { TARGET_IDS } from "../../../shared/targets.ts";
 
 const CHOICES: [keyof QuantConfig, string, readonly unknown[]][] = [
   ["prior", "prior", ["laplace", "gaussian"]],
@@ -11,6 +12,7 @@ const CHOICES: [keyof QuantConfig, string, readonly unknown[]][] = [
   ["baseline", "baseline calibrator", ["minmax", "percentile", "mse"]],
   ["activations", "activation granularity", ["per-channel", "per-tensor"]],
   ["calibration", "calibration statistic", CALIBRATIONS],
+  ["target", "export target", TARGET_IDS],
 ];
 
 export function checkQuantConfig(config: QuantConfig): void {
@@ -27,6 +29,12 @@ export function checkQuantConfig(config: QuantConfig): void {
   }
   for (const [key, label, allowed] of CHOICES) {
     if (!allowed.includes(config[key])) throw new DataError(`Unknown ${label} ${JSON.stringify(config[key])}. Choose ${allowed.join(" or ")}.`);
+  }
+  if (config.target !== "exact" && config.aBits !== 8) {
+    throw new DataError(
+      `The ${config.target} target runs activations as 8-bit integers, so it takes --a-bits 8, not ${config.aBits}. ` +
+        `Choose --a-bits 8, or the exact target to simulate ${config.aBits}-bit activations.`,
+    );
   }
   for (const [name, mode] of Object.entries(config.keep ?? {})) {
     if (mode !== "8" && mode !== "float") throw new DataError(`Layer "${name}" can be kept at "8" bits or in "float", not ${JSON.stringify(mode)}.`);

@@ -5,6 +5,7 @@ import { DetectionAccumulator, type DetectionSettings, type DetectorOutputs } fr
 import { FidelityAccumulator, rankOf, SqnrAccumulator, wilsonInterval } from "./metrics.ts";
 import { StageProgress, throwIfAborted, type ProgressListener } from "./progress.ts";
 import { closeSession, openSession, runFeeds, tensorData, tensorValues, type Feeds } from "./runtime.ts";
+import type { OutputCache } from "./session-cache.ts";
 
 export interface EvalBatch {
   feeds: Feeds;
@@ -36,6 +37,8 @@ export interface EvaluationInput {
   quantized: Uint8Array | string | null;
   /** FP32 predictions from an earlier pass over the same images; skips the FP32 model unless outputs are compared */
   fp32Predictions?: Predictions;
+  /** FP32's outputs kept from an earlier pass over the same batches (session-cache.ts); not used with taps */
+  fp32Outputs?: OutputCache;
   /** the output ranked for top-1/top-5, or null when the model has no class output */
   output: string | null;
   /** outputs compared against FP32 for fidelity (needs both models) */
@@ -110,8 +113,12 @@ export async function evaluate(input: EvaluationInput): Promise<EvaluationResult
   const taps = input.taps ?? [];
   const compare = input.quantized ? (input.compare ?? []) : [];
   const det = input.quantized ? (input.detection ?? null) : null;
-  const needFp32 = !input.fp32Predictions || taps.length > 0 || compare.length > 0 || det !== null;
+  const outputs = [...new Set([...(input.output ? [input.output] : []), ...taps, ...compare.map((o) => o.name), ...(det ? [det.outputs.scores, det.outputs.boxes] : [])])];
+  const cache = taps.length === 0 && outputs.length > 0 ? (input.fp32Outputs ?? null) : null;
+  const kept = cache?.get(outputs) ?? null;
+  const needFp32 = !kept && (!input.fp32Predictions || taps.length > 0 || compare.length > 0 || det !== null);
   const fp32Session = needFp32 ? await openSession(input.fp32) : null;
+  const keep = fp32Session && cache ? cache.collector(outputs) : null;
   const quantSession = input.quantized ? await openSession(input.quantized) : null;
   const fp32 = input.fp32Predictions ?? emptyPredictions(input.images);
   const quant = quantSession ? emptyPredictions(input.images) : null;
@@ -119,13 +126,14 @@ export async function evaluate(input: EvaluationInput): Promise<EvaluationResult
   const fidelity = new Map(compare.map((o) => [o.name, new FidelityAccumulator()]));
   const detection = det ? new DetectionAccumulator(det.outputs, det.settings) : null;
   const progress = new StageProgress(quantSession ? "evaluate" : "fp32", input.images, input.onProgress);
-  const outputs = [...new Set([...(input.output ? [input.output] : []), ...taps, ...compare.map((o) => o.name), ...(det ? [det.outputs.scores, det.outputs.boxes] : [])])];
   let at = 0;
+  let index = 0;
   try {
     for await (const batch of input.batches()) {
       throwIfAborted(input.signal);
       // one model at a time: on two cores concurrent runs only contend
-      const ref = fp32Session ? await runFeeds(fp32Session, batch.feeds, outputs) : null;
+      const ref = kept ? kept[index++] : fp32Session ? await runFeeds(fp32Session, batch.feeds, outputs) : null;
+      if (ref && keep) keep.add(ref);
       const q = quantSession ? await runFeeds(quantSession, batch.feeds, outputs) : null;
       if (input.output && ref && !input.fp32Predictions) record(fp32, at, tensorValues(ref[input.output]), batch.count, batch.labels);
       if (input.output && q && quant) record(quant, at, tensorValues(q[input.output]), batch.count, batch.labels);
@@ -141,6 +149,7 @@ export async function evaluate(input: EvaluationInput): Promise<EvaluationResult
       at += batch.count;
       progress.update(at);
     }
+    keep?.commit();
   } finally {
     await Promise.all([closeSession(fp32Session), closeSession(quantSession)]);
   }

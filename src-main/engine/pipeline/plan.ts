@@ -2,6 +2,7 @@
 // Pure: no I/O, no runtime. The exporter turns a plan into ONNX; the report reads it back.
 import type { Bounds, LayerInfo, Method, QuantConfig } from "../../../shared/types.ts";
 import type { QuantLayer } from "../onnx/prepare.ts";
+import type { Target } from "../targets/target.ts";
 import { aciqAlpha, clipInterval } from "../quant/aciq.ts";
 import { allocateBits } from "../quant/bitalloc.ts";
 import { gridParams } from "../quant/grid.ts";
@@ -21,6 +22,9 @@ export interface PlanLayer extends LayerInfo {
   weightName: string;
   /** axis of the weight tensor that indexes output channels */
   weightAxis: number;
+  /** the activation tensor the layer reads, and Conv's groups: what a bias correction's expected effect sums over */
+  input: string;
+  groups: number;
 }
 
 /**
@@ -30,7 +34,7 @@ export interface PlanLayer extends LayerInfo {
  * (68.1 vs 68.5 top-1 on 1,000 images) and worse with ACIQ.
  */
 export function exactPlacement(l: QuantLayer): PlanLayer {
-  return { ...l.info, output: l.output, outputBounds: l.info.activationClamp, weightName: l.weight, weightAxis: l.weightAxis };
+  return { ...l.info, output: l.output, outputBounds: l.info.activationClamp, weightName: l.weight, weightAxis: l.weightAxis, input: l.input, groups: l.groups };
 }
 
 export interface WeightPlan {
@@ -40,6 +44,14 @@ export interface WeightPlan {
   /** value = code · scale[c] + offset[c], per output channel */
   scale: Float64Array;
   offset: Float64Array;
+  /**
+   * the grid's zero point in code units: value = (code − zeroPoint[c]) · scale[c] + residual, where the residual
+   * offset[c] + zeroPoint[c]·scale[c] is what a correction added (0 without one). A later stage may re-choose
+   * codes on this grid; integer targets store code − zeroPoint and move the residual into the bias.
+   */
+  zeroPoint: Float64Array;
+  /** the weight grid is symmetric (integer targets): zeroPoint is 2^(bits−1) */
+  symmetric: boolean;
   /** mean of |bias-correction shift| over channels, relative to the channel std */
   biasShift: number | null;
 }
@@ -69,6 +81,8 @@ export interface LayerPlan {
   activation: ActivationPlan | null;
   /** the methods that were switched on and actually applied to this layer */
   applied: Method[];
+  /** integer targets: per output channel, the expected effect of the weight correction, added to the bias */
+  biasCorrection: Float64Array | null;
 }
 
 export interface WeightSource {
@@ -113,7 +127,7 @@ function channelMajor(w: WeightSource, axis: number): { data: Float32Array; chan
   return { data: out, channels, restore };
 }
 
-export function planWeights(layer: PlanLayer, w: WeightSource, bits: number, config: QuantConfig, allocate: boolean): WeightPlan {
+export function planWeights(layer: PlanLayer, w: WeightSource, bits: number, config: QuantConfig, allocate: boolean, symmetric = false): WeightPlan {
   const cm = channelMajor(w, layer.weightAxis);
   const per = cm.data.length / cm.channels;
   // the reference drives weight allocation with each output channel's std (ALGORITHMS.md §3.2)
@@ -124,6 +138,7 @@ export function planWeights(layer: PlanLayer, w: WeightSource, bits: number, con
   const q = quantizeWeights(cm.data, cm.channels, perChannel, {
     biasCorrection: has(config, "biascorr"),
     varianceCorrection: has(config, "biascorr") && config.varianceCorrection,
+    symmetric,
     intervals: has(config, "weight-clip") ? weightClipIntervals(cm.data, cm.channels, perChannel, "mse") : undefined,
   });
   let shift: number | null = null;
@@ -132,7 +147,7 @@ export function planWeights(layer: PlanLayer, w: WeightSource, bits: number, con
     for (let c = 0; c < cm.channels; c++) sum += stds[c] > 0 ? Math.abs(q.meanShift[c]) / stds[c] : 0;
     shift = sum / cm.channels;
   }
-  return { bits: perChannel, codes: cm.restore(q.codes), scale: q.scale, offset: q.offset, biasShift: shift };
+  return { bits: perChannel, codes: cm.restore(q.codes), scale: q.scale, offset: q.offset, zeroPoint: q.zeroPoint, symmetric, biasShift: shift };
 }
 
 function minmaxInterval(min: number, max: number, halfRange: boolean): { lo: number; range: number } {
@@ -250,22 +265,94 @@ function keptFraction(lo: number[], range: number[], min: number[], max: number[
   return seen > 0 ? kept / seen : 1;
 }
 
-export function planLayer(layer: PlanLayer, weight: WeightSource, stats: TensorStatistics | undefined, config: QuantConfig): LayerPlan {
+export function planLayer(layer: PlanLayer, weight: WeightSource, stats: TensorStatistics | undefined, config: QuantConfig, target: Target): LayerPlan {
   const precision = layerPrecision(layer, config);
-  if (precision === "float") return { layer, precision, weight: null, activation: null, applied: [] };
+  if (precision === "float") return { layer, precision, weight: null, activation: null, applied: [], biasCorrection: null };
   const wBits = precision === "8bit" ? 8 : config.wBits;
   const aBits = precision === "8bit" ? 8 : config.aBits;
-  const allocW = precision === "low" && wBits <= 4 && has(config, "bitalloc-w");
+  const allocW = precision === "low" && wBits <= 4 && has(config, "bitalloc-w") && target.mixedWeightBits;
   const applied: Method[] = [];
-  const weightPlan = planWeights(layer, weight, wBits, config, allocW);
+  const weightPlan = planWeights(layer, weight, wBits, config, allocW, target.symmetricWeights);
   if (allocW) applied.push("bitalloc-w");
   if (has(config, "weight-clip")) applied.push("weight-clip");
   if (has(config, "biascorr")) applied.push("biascorr");
   let activation: ActivationPlan | null = null;
-  if (stats) {
+  if (stats && target.placement === "layer-outputs") {
     activation = planActivation(layer, stats, aBits, precision, config);
     if (activation.source === "aciq") applied.push("aciq");
     if (activation.granularity === "per-channel" && aBits <= 4 && has(config, "bitalloc-a")) applied.push("bitalloc-a");
   }
-  return { layer, precision, weight: weightPlan, activation, applied };
+  return { layer, precision, weight: weightPlan, activation, applied, biasCorrection: null };
+}
+
+/** What the correction added to each channel's weights beyond its grid: offset + zeroPoint·scale. */
+export function weightResidual(w: WeightPlan): Float64Array {
+  return w.offset.map((o, c) => o + w.zeroPoint[c] * w.scale[c]);
+}
+
+/**
+ * The expected effect on the layer's output of the correction the grid cannot hold (the paper's mean shift,
+ * §4.2): channel c's weights all moved by r[c], so its output moves by r[c] times the sum of the inputs its
+ * receptive field reads, whose expectation the calibration means give (borders' padding ignored). Stored in
+ * the bias, the integer weights stay on their grid.
+ */
+export function expectedBiasShift(layer: PlanLayer, w: WeightPlan, shape: number[], inputMeans: ArrayLike<number>): Float64Array {
+  const residual = weightResidual(w);
+  const channels = shape[layer.weightAxis];
+  const out = new Float64Array(channels);
+  if (layer.op === "Conv") {
+    const perGroupIn = shape[1];
+    const kernel = shape.slice(2).reduce((a, b) => a * b, 1);
+    const perGroupOut = channels / layer.groups;
+    for (let c = 0; c < channels; c++) {
+      const g = Math.floor(c / perGroupOut);
+      let sum = 0;
+      for (let i = 0; i < perGroupIn; i++) sum += inputMeans[g * perGroupIn + i] ?? 0;
+      out[c] = residual[c] * sum * kernel;
+    }
+    return out;
+  }
+  let sum = 0;
+  for (let i = 0; i < inputMeans.length; i++) sum += inputMeans[i];
+  for (let c = 0; c < channels; c++) out[c] = residual[c] * sum;
+  return out;
+}
+
+/**
+ * An integer target's per-tensor grid for one group of tensors (placement.ts): the true range (or ACIQ
+ * below 8 bits), cut to the group's bounds, always holding 0 so the zero point is an integer in range.
+ * ACIQ takes an absorbed activation's pre-activation statistics, as the paper does (§2.3).
+ */
+export function planTensor(
+  tensor: string,
+  bounds: Bounds,
+  stats: TensorStatistics,
+  pre: TensorStatistics | undefined,
+  bits: number,
+  config: QuantConfig,
+): ActivationPlan {
+  const global = config.calibration === "global";
+  const halfRange = bounds[0] === 0;
+  const min = global ? stats.globalMin : stats.perTensor.min;
+  const max = global ? stats.globalMax : stats.perTensor.max;
+  let iv: { lo: number; range: number };
+  let source: ActivationPlan["source"] = "minmax";
+  if (has(config, "aciq") && (bits < 8 || !global)) {
+    const s = halfRange && pre ? pre.perTensor : stats.perTensor;
+    const alpha = aciqAlpha(config.prior === "laplace" ? s.mad : s.std, bits, config.prior, halfRange, config.aciqConstants);
+    iv = limitInterval(clipInterval(alpha, s.mean, min, halfRange), bounds, global ? max : null);
+    source = "aciq";
+  } else {
+    iv = limitInterval(minmaxInterval(min, max, halfRange), bounds, null);
+  }
+  const lo = Math.min(iv.lo, 0);
+  const range = Math.max(iv.lo + iv.range, 0) - lo;
+  const g = gridParams(lo, range, bits);
+  const plain = limitInterval(minmaxInterval(min, max, halfRange), bounds, null);
+  const tol = 1e-3 * Math.max(max - min, 1e-12);
+  return {
+    tensor, granularity: "per-tensor", bits: [bits], lo: [lo], range: [range], scale: [g.scale], zeroPoint: [g.zeroPoint],
+    halfRange, bounds, source, rangeKept: keptFraction([lo], [range], [stats.globalMin], [stats.globalMax], bounds),
+    clipsDiffer: Math.abs(iv.lo - plain.lo) > tol || Math.abs(iv.lo + iv.range - plain.lo - plain.range) > tol,
+  };
 }

@@ -3,11 +3,13 @@
 import { fromBinary } from "@bufbuild/protobuf";
 import { ModelProtoSchema, type ModelProto } from "onnx-buf";
 import type { LayerHistogram } from "../../../shared/engine-api.ts";
-import type { MixedPrecisionReport, PreprocessConfig, QuantConfig, QuantReport } from "../../../shared/types.ts";
+import { classOutputName } from "../../../shared/outputs.ts";
+import type { MixedPrecisionReport, PreprocessConfig, QuantConfig, QuantReport, TargetReport } from "../../../shared/types.ts";
 import { imageFeeder, tensorFeeder, type FeedBatch, type Feeder } from "../data/feeds.ts";
 import { batches } from "../data/loader.ts";
 import { scanImages, type DataRole, type ImageSet } from "../data/scan.ts";
 import type { EqualizeResult } from "../onnx/equalize.ts";
+import { ValidationError } from "../../../shared/validate.ts";
 import { ModelError } from "../onnx/errors.ts";
 import { tensorInfoOf, withOutputs } from "../onnx/graph.ts";
 import { encodeModel, loadModel } from "../onnx/model-io.ts";
@@ -19,16 +21,20 @@ import { calibrationSizeNote, heldOutCalibrationLimit, heldOutSplit, sameFolder 
 import { equalizeStage } from "./equalize-stage.ts";
 import { DEFAULT_DETECTION, findDetectorOutputs, type DetectionSettings } from "./detection.ts";
 import { evaluate, type EvaluationResult, type Predictions } from "./evaluate.ts";
-import { exportQuantizedModel, type ExportResult } from "./export-qdq.ts";
 import { channelView } from "./histogram.ts";
 import { searchMixedPrecision } from "./mixed-precision.ts";
-import { exactPlacement, planLayer, type LayerPlan, type PlanLayer } from "./plan.ts";
+import { exactPlacement, expectedBiasShift, planLayer, planTensor, type ActivationPlan, type LayerPlan, type PlanLayer } from "./plan.ts";
 import { throwIfAborted, type ProgressListener } from "./progress.ts";
 import { reconstruct, reconstructOptions, type ReconstructResult } from "./reconstruct.ts";
 import { buildReport, NIBBLE_VERSION } from "./report.ts";
+import { measureLatency, ortOptimizedGraph, selfCheck } from "../deploy/checks.ts";
 import { explainRuntimeFailure } from "./runtime-failure.ts";
 import { closeSession, openSession, runFeeds, type Feeds, type InputGeometry } from "./runtime.ts";
+import { cachedFeeder, cachedStatistics, digest, fileKey, outputCache, type CachedFeeder } from "./session-cache.ts";
 import type { TensorStatistics } from "./statistics.ts";
+import { mergeTaps, placementFor, placementTaps, targetFor } from "../targets/index.ts";
+import type { Placement } from "../targets/placement.ts";
+import type { ExportResult, Target } from "../targets/target.ts";
 
 export { BATCH_SIZE };
 
@@ -82,6 +88,9 @@ export interface Calibrated {
   preprocess: PreprocessConfig;
   /** the calibration data as model feeds (the reconstruct stage reads them again) */
   feeder: Feeder;
+  /** the export target calibration measured for, and its integer placement (null for exact) */
+  target: Target;
+  placement: Placement | null;
 }
 
 export function batchSizeFor(geometry: InputGeometry): number {
@@ -92,13 +101,13 @@ export function scanSource(src: DataSource, role: DataRole): Promise<ImageSet> {
   return scanImages(src.dir, { limit: src.limit, seed: src.seed, role, labels: src.labels, arrays: true });
 }
 
-/** How a data set feeds the model: its images through the preprocessing, or its arrays by input name. */
-export async function openFeeder(prepared: PreparedModel, set: ImageSet, preprocess: PreprocessConfig): Promise<Feeder> {
+/** How a data set feeds the model: its images through the preprocessing, or its arrays by input name; decoded once per session. */
+export async function openFeeder(prepared: PreparedModel, set: ImageSet, preprocess: PreprocessConfig): Promise<CachedFeeder> {
   if (set.kind === "tensors") {
     requireRunnable(prepared);
-    return tensorFeeder(set, prepared.inputs);
+    return cachedFeeder(await tensorFeeder(set, prepared.inputs), set, { preprocess, inputs: prepared.inputs });
   }
-  return imageFeeder(set, requireImageInput(prepared, preprocess.inputSize), preprocess);
+  return cachedFeeder(imageFeeder(set, requireImageInput(prepared, preprocess.inputSize), preprocess), set, { preprocess, inputs: null });
 }
 
 /** The first `n` samples of a feeder (fewer when the set is smaller), or null when it has none. */
@@ -192,18 +201,29 @@ export async function calibrate(req: Omit<QuantizeRequest, "eval" | "layerErrors
   }
   // the percentile and MSE calibrators read every image's histogram (an ablation uses them without ACIQ too)
   const needHistograms = req.config.baseline !== "minmax";
-  const statistics = await collectStatistics({
-    model: batching.relaxed ? relaxBatch(prepared.model) : prepared.model,
-    taps: planLayers(prepared).map((l) => ({ tensor: l.output, perChannel: l.op === "Conv", wholeTensor: req.config.activations === "per-tensor" })),
-    images: feeder.samples,
-    batches: feeder.batches(batching.batchSize, req.signal),
-    histograms: needHistograms ? "all" : req.histograms === false ? "none" : "sample",
-    signal: req.signal,
-    onProgress: req.onProgress,
-  }).catch(async (err: unknown) => {
-    // the first time onnxruntime runs the model: a broken file is the user's to fix, not an "unexpected" error
-    throw sample ? await explainRuntimeFailure(err, loaded.path, firstOf(sample)) : err;
-  });
+  const histograms = needHistograms ? "all" : req.histograms === false ? "none" : "sample";
+  const wholeTensor = req.config.activations === "per-tensor";
+  const target = targetFor(req.config.target);
+  const placement = placementFor(prepared.model, target, prepared.layers.map((l) => l.info.name));
+  const layerTaps = planLayers(prepared).map((l) => ({ tensor: l.output, perChannel: l.op === "Conv", wholeTensor }));
+  const taps = placement ? mergeTaps([...layerTaps, ...placementTaps(placement, prepared.layers.map((l) => l.input))]) : layerTaps;
+  // the model itself, not its file: stages before this one (equalize) may have changed it; the taps carry the
+  // target's placement
+  const statsKey = JSON.stringify([digest(encodeModel(prepared.model)), feeder.key, batching, taps, histograms]);
+  const statistics = await cachedStatistics(statsKey, calibSet, () =>
+    collectStatistics({
+      model: batching.relaxed ? relaxBatch(prepared.model) : prepared.model,
+      taps,
+      images: feeder.samples,
+      batches: feeder.batches(batching.batchSize, req.signal),
+      histograms,
+      signal: req.signal,
+      onProgress: req.onProgress,
+    }).catch(async (err: unknown) => {
+      // the first time onnxruntime runs the model: a broken file is the user's to fix, not an "unexpected" error
+      throw sample ? await explainRuntimeFailure(err, loaded.path, firstOf(sample)) : err;
+    }),
+  );
   lap("statistics");
   const weights = new Map<string, { data: Float32Array; shape: number[] }>();
   const inits = new Map(prepared.model.graph!.initializer.map((i) => [i.name, i]));
@@ -212,20 +232,57 @@ export async function calibrate(req: Omit<QuantizeRequest, "eval" | "layerErrors
     weights.set(l.weight, { data: tensorToFloat32(init), shape: init.dims.map(Number) });
   }
   const dataNotes = [batching.note, calibrationSizeNote(req.config, statistics)].filter((n): n is string => n !== null);
-  return { prepared, geometry: feeder.geometry, calibSet, batching, dataNotes, statistics, weights, timings, equalization, preprocess: req.preprocess, feeder };
+  return { prepared, geometry: feeder.geometry, calibSet, batching, dataNotes, statistics, weights, timings, equalization, preprocess: req.preprocess, feeder, target, placement };
 }
 
-/** The plan of every layer for `config`, from the frozen statistics. */
+/**
+ * The plan of every layer for `config`, from the frozen statistics. Integer targets store the bias
+ * correction as the expected effect of the weights' correction on the bias (the weights stay on their grid).
+ */
 export function planCalibrated(c: Calibrated, config: QuantConfig): LayerPlan[] {
-  return planLayers(c.prepared).map((layer) => planLayer(layer, c.weights.get(layer.weightName)!, c.statistics.get(layer.output), config));
+  if (config.target !== c.target.id) throw new Error(`internal: calibrated for target ${c.target.id}, planned for ${config.target}`);
+  return planLayers(c.prepared).map((layer) => {
+    const w = c.weights.get(layer.weightName)!;
+    const plan = planLayer(layer, w, c.statistics.get(layer.output), config, c.target);
+    const inputStats = c.statistics.get(layer.input);
+    if (c.target.integerBias && plan.weight && config.methods.includes("biascorr") && inputStats?.perChannel) {
+      return { ...plan, biasCorrection: expectedBiasShift(layer, plan.weight, w.shape, inputStats.perChannel.mean) };
+    }
+    return plan;
+  });
+}
+
+/**
+ * An integer target's grid for every quantized tensor group. Activations are 8-bit there: the UINT8
+ * container is what the fused kernels read, and a coarser grid inside it would save nothing.
+ */
+export function planTensors(c: Calibrated, config: QuantConfig): Map<string, ActivationPlan> {
+  const out = new Map<string, ActivationPlan>();
+  if (!c.placement) return out;
+  for (const g of c.placement.groups) {
+    const stats = c.statistics.get(g.root);
+    if (!stats) throw new Error(`internal: no statistics for quantized tensor ${g.root}`);
+    out.set(g.root, planTensor(g.root, g.bounds, stats, g.preActivation ? c.statistics.get(g.preActivation) : undefined, 8, config));
+  }
+  return out;
 }
 
 /** Plans written as ONNX; `model` is the prepared model, or the reconstruct stage's copy with folded biases. */
-export function exportPlans(c: Calibrated, plans: LayerPlan[], model: ModelProto, metadata: Record<string, string>, onProgress?: ProgressListener): { exported: ExportResult; bytes: Uint8Array } {
+export function exportPlans(
+  c: Calibrated,
+  plans: LayerPlan[],
+  model: ModelProto,
+  metadata: Record<string, string>,
+  onProgress?: ProgressListener,
+  tensors: Map<string, ActivationPlan> = new Map(),
+): { exported: ExportResult; bytes: Uint8Array } {
+  if (c.placement && tensors.size === 0) throw new Error(`internal: the ${c.target.id} target needs its tensor plans`);
   onProgress?.({ stage: "export", done: 0, total: 1, etaSeconds: null });
-  const exported = exportQuantizedModel({
+  const exported = c.target.emit({
     model,
     plans,
+    tensors,
+    placement: c.placement,
     weightShapes: new Map([...c.weights].map(([k, v]) => [k, v.shape])),
     activationRanks: activationRanks(c),
     metadata,
@@ -259,11 +316,13 @@ export async function quantizeCalibrated(
   let model = c.prepared.model;
   let reconstruction: ReconstructResult | null = null;
   if (config.methods.includes("reconstruct") || config.methods.includes("bias-fold")) {
+    // the stage rebuilds the network layer by layer with the exact export; its integer form is not written yet
+    if (c.placement) throw new ValidationError(`The methods "reconstruct" and "bias-fold" work with the exact target only so far; choose --target exact, or leave those methods out for --target ${c.target.id}.`);
     reconstruction = await reconstructCalibrated(c, plans, config, onProgress, signal);
     plans = reconstruction.plans;
     model = reconstruction.model;
   }
-  return { plans, ...exportPlans(c, plans, model, metadata, onProgress), reconstruction };
+  return { plans, ...exportPlans(c, plans, model, metadata, onProgress, planTensors(c, config)), reconstruction };
 }
 
 /** The reconstruct stage on `plans` (methods "reconstruct": rounding, "bias-fold": biases). */
@@ -356,6 +415,7 @@ export async function evaluateQuantized(
     fp32,
     quantized,
     fp32Predictions,
+    fp32Outputs: outputCache(JSON.stringify([await fileKey(c.prepared.source.path), "source", quantized !== bytes]), feeder, batchSize),
     output: classOutput,
     compare: reuse ? [] : outputs,
     detection: detector && !reuse ? { outputs: detector, settings: { ...DEFAULT_DETECTION, ...req.detection } } : null,
@@ -376,18 +436,14 @@ export async function evaluateQuantized(
     batches: () => limited(feeder.batches(batchSize, req.signal, sample), LAYER_ERROR_IMAGES),
     taps,
     signal: req.signal,
-    onProgress: req.onProgress && ((p) => req.onProgress!({ ...p, message: "per-layer error" })),
+    onProgress: req.onProgress && ((p) => req.onProgress!({ ...p, stage: "layer-error" })),
   });
   return { ...result, sqnr: errors.sqnr };
 }
 
 /** The output ranked for top-1: a class vector [N, K] (or [N, K, 1, 1]) of floats; null for any other model. */
 export function classOutputOf(prepared: PreparedModel): string | null {
-  const o = prepared.model.graph!.output[0];
-  const info = tensorInfoOf(o);
-  const [, k, ...rest] = info.shape;
-  const classes = (typeof k === "number" && k > 1) || typeof k === "string";
-  return info.elemType.startsWith("float") && info.shape.length >= 2 && classes && rest.every((d) => d === 1) ? o.name : null;
+  return classOutputName(prepared.model.graph!.output.slice(0, 1).map(tensorInfoOf));
 }
 
 async function* limited(source: AsyncIterable<FeedBatch>, n: number): AsyncGenerator<FeedBatch> {
@@ -415,6 +471,7 @@ export async function evaluateModel(req: {
   const batching = await chooseBatching(prepared.model, prepared.inputs, sample);
   return evaluate({
     fp32: encodeModel(batching.relaxed ? relaxBatch(prepared.model) : prepared.model),
+    fp32Outputs: outputCache(JSON.stringify([await fileKey(req.model), "prepared", batching.relaxed]), feeder, batching.batchSize),
     quantized: null,
     output: classOutputOf(prepared),
     images: feeder.samples,
@@ -458,6 +515,7 @@ export async function quantize(request: QuantizeRequest): Promise<QuantizeOutcom
     if (split.note) c.dataNotes.push(split.note);
     if (evalSet.files.length > 0) {
       if (req.config.maxDrop !== undefined && req.config.maxDrop !== null) {
+        if (c.placement) throw new ValidationError(`--max-drop works with the exact target only so far; choose --target exact, or leave --max-drop out for --target ${c.target.id}.`);
         const search = await searchMixedPrecision({ c, config: req.config, base: q, evalSet, maxDrop: req.config.maxDrop, metadata, detection: req.detection, signal: req.signal, onProgress: req.onProgress });
         q = search.chosen;
         mixedPrecision = search.report;
@@ -469,9 +527,72 @@ export async function quantize(request: QuantizeRequest): Promise<QuantizeOutcom
     }
   }
   const { plans, exported, bytes } = q;
+  const target = await targetReport(c, req.config, bytes, evalSet, req.signal);
+  c.timings.deploy = (performance.now() - t) / 1000;
   const report = await buildReport({ request: req, calibrated: c, plans, exported, bytes, evaluation, evalSet, errorTaps: errorTaps(c.prepared) });
   const reconstruction = q.reconstruction
     ? { layers: q.reconstruction.layers, passSeconds: q.reconstruction.passSeconds, solveSeconds: q.reconstruction.solveSeconds, images: q.reconstruction.images }
     : undefined;
-  return { report: { ...report, ...(reconstruction ? { reconstruction } : {}), ...(mixedPrecision ? { mixedPrecision } : {}) }, bytes, histograms: layerHistograms(c, plans) };
+  // what runs as integers is onnxruntime's word, not the file's form
+  const runsAs = new Map(target.runtime?.layers.map((l) => [l.name, l]) ?? []);
+  const layers = report.layers.map((l) => {
+    const seen = runsAs.get(l.name);
+    if (!seen) return l;
+    if (seen.integer) return { ...l, runsAs: seen.runsAs, executable: "integer" as const, executableWhy: "" };
+    if (l.executable === "float") return { ...l, runsAs: seen.runsAs };
+    const why = l.executableWhy || `onnxruntime runs it as a float ${seen.runsAs ?? "operator"} on dequantized values (the ${c.target.id} layout does not fuse)`;
+    return { ...l, runsAs: seen.runsAs, executable: "simulation" as const, executableWhy: why };
+  });
+  return { report: { ...report, layers, target, ...(reconstruction ? { reconstruction } : {}), ...(mixedPrecision ? { mixedPrecision } : {}) }, bytes, histograms: layerHistograms(c, plans) };
 }
+
+/** What the target changed in the methods, in words, for the report. */
+export function targetNotes(config: QuantConfig, target: Target): string[] {
+  const notes: string[] = [];
+  if (target.placement === "operator-inputs") {
+    if (config.aBits !== 8 || config.activations !== "per-tensor") {
+      notes.push(`Activations are 8-bit, one scale per tensor, at the inputs of the quantized operators: that is what the ${target.id} target's integer kernels read (the chosen ${config.aBits}-bit ${config.activations} activations apply to the exact target only).`);
+    }
+    if (config.methods.includes("bitalloc-a")) notes.push("Bit allocation across activation channels is off: the target needs one scale per activation tensor.");
+    if (config.methods.includes("aciq")) notes.push("ACIQ clips per tensor (8-bit activations: the true range is kept unless the reference calibration is chosen).");
+    if (config.methods.includes("biascorr")) notes.push("Bias correction is stored in the INT32 bias (the weights stay on their integer grid).");
+  }
+  if (config.methods.includes("bitalloc-w") && !target.mixedWeightBits) {
+    notes.push(`Bit allocation across weight channels is off: the ${target.id} target holds one weight container per layer, and a channel given more than ${config.wBits} bits would turn the whole layer INT8.`);
+  }
+  if (target.id === "ort" && config.wBits < 8) {
+    notes.push(`onnxruntime fuses no weights narrower than INT8: the ${config.wBits}-bit weight grid is kept inside INT8 containers, so the file is no smaller than an INT8 file before compression.`);
+  }
+  return notes;
+}
+
+/**
+ * The deployment checks of an export, on the exported bytes: onnxruntime's optimized graph (what it runs as
+ * integers), the self-check between optimization levels and the time per image against FP32, each on the
+ * evaluation samples (none of them without evaluation data).
+ */
+async function targetReport(c: Calibrated, config: QuantConfig, bytes: Uint8Array, evalSet: ImageSet | null, signal?: AbortSignal): Promise<TargetReport> {
+  const notes = targetNotes(config, c.target);
+  const runtime = await ortOptimizedGraph(bytes, c.prepared.layers.map((l) => l.info.name));
+  if (!evalSet || evalSet.files.length === 0) return { id: c.target.id, notes, runtime, selfCheck: null, latency: null };
+  const feeder = await openFeeder(c.prepared, evalSet, c.preprocess);
+  const classOutput = classOutputOf(c.prepared);
+  const output = classOutput ?? c.prepared.source.model.graph!.output[0].name;
+  const relaxed = c.batching.relaxed;
+  const quantized = relaxed ? relaxBytes(bytes) : bytes;
+  const fp32 = relaxed ? encodeModel(relaxBatch(c.prepared.source.model)) : c.prepared.source.path;
+  const selfCheckResult = await selfCheck(quantized, feeder.batches(c.batching.batchSize, signal), output, classOutput !== null);
+  const samples = new Map<number, Feeds | null>();
+  for (const batch of [1, LATENCY_BATCH]) {
+    if (batch > 1 && c.batching.batchSize === 1 && !relaxed) continue;
+    const it = feeder.batches(batch, signal);
+    const first = await it.next();
+    await it.return(undefined);
+    samples.set(batch, !first.done && first.value.count === batch ? first.value.feeds : null);
+  }
+  const latency = await measureLatency(fp32, quantized, output, (b) => samples.get(b) ?? null, [1, LATENCY_BATCH]);
+  return { id: c.target.id, notes, runtime, selfCheck: selfCheckResult, latency };
+}
+
+/** the larger batch latency is measured at (throughput); batch 1 is the per-request case */
+const LATENCY_BATCH = 32;

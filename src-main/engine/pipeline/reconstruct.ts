@@ -20,7 +20,7 @@ import { float32Tensor, tensorToFloat32 } from "../onnx/tensor.ts";
 import { nearestCodes, outputError, quadraticForm, roundToOutput, type RowGrids } from "../quant/gptq.ts";
 import { cholesky, choleskySolve } from "../quant/linalg.ts";
 import { relaxBatch, type Batching } from "./batching.ts";
-import { exportQuantizedModel } from "./export-qdq.ts";
+import { exportQuantizedModel } from "../targets/exact.ts";
 import { cachedFeeds } from "./feed-cache.ts";
 import { buildGramModel, collectGrams, gramTapFor, mergeWithReference, referenceName, type GramTap, type LayerGram } from "./hessian.ts";
 import type { LayerPlan, WeightSource } from "./plan.ts";

@@ -5,7 +5,7 @@ import type { LayerReport, Method, QuantReport } from "../../../shared/types.ts"
 import { hashImageSet } from "../data/hash.ts";
 import type { ImageSet } from "../data/scan.ts";
 import type { EvaluationResult } from "./evaluate.ts";
-import type { ExportResult } from "./export-qdq.ts";
+import type { ExportResult } from "../targets/target.ts";
 import { channelView } from "./histogram.ts";
 import type { LayerPlan } from "./plan.ts";
 import type { Calibrated, QuantizeRequest } from "./quantize.ts";
@@ -80,8 +80,8 @@ function layerReport(plan: LayerPlan, c: Calibrated, exported: ExportResult, eva
     fractionClipped: s ? fractionClipped(s, plan) : null,
     biasShift: plan.weight?.biasShift ?? null,
     sqnrDb: tap && evaluation ? (evaluation.sqnr.get(tap) ?? null) : null,
-    executable: e?.executable ?? "float",
-    executableWhy: e?.why ?? "kept in float",
+    executable: !e ? "float" : e.form.length === 0 ? "integer" : "simulation",
+    executableWhy: !e ? "kept in float" : e.form.length === 0 ? `${e.weightContainer ?? "float"} weights, ${e.activationContainer ?? "float"} activations` : e.form.join("; "),
     noEffect: noEffect(plan),
   };
 }

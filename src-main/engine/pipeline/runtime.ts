@@ -41,11 +41,23 @@ export interface TensorData {
 export type Feeds = Record<string, TensorData>;
 
 /** quiet: a session used to try something that may fail (its failure is an answer, not news for the terminal) */
-export async function openSession(model: Uint8Array | string, opts: { quiet?: boolean } = {}): Promise<ort.InferenceSession> {
+export interface SessionOpts {
+  quiet?: boolean;
+  /** default "all" */
+  level?: "disabled" | "basic" | "extended" | "all";
+  /** write the graph onnxruntime optimized to this file (what it really runs) */
+  optimizedModelFilePath?: string;
+  /** intra-op threads; default onnxruntime's */
+  threads?: number;
+}
+
+export async function openSession(model: Uint8Array | string, opts: SessionOpts = {}): Promise<ort.InferenceSession> {
   const options: ort.InferenceSession.SessionOptions = {
-    graphOptimizationLevel: "all",
+    graphOptimizationLevel: opts.level ?? "all",
     executionMode: "sequential",
     logSeverityLevel: opts.quiet ? 4 : 3,
+    ...(opts.optimizedModelFilePath ? { optimizedModelFilePath: opts.optimizedModelFilePath } : {}),
+    ...(opts.threads ? { intraOpNumThreads: opts.threads, interOpNumThreads: 1 } : {}),
   };
   return nativeCall(() => (typeof model === "string" ? ort.InferenceSession.create(model, options) : ort.InferenceSession.create(model, options)), stopped);
 }

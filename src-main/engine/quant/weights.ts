@@ -1,6 +1,6 @@
 // Weight quantization (ALGORITHMS.md §4.2, §5.1 step 4): per output channel, the [min, max] grid of §1
 // with no clipping, then the reference's data-free bias (mean) and variance correction.
-import { gridParams, quantizeValue } from "./grid.ts";
+import { gridParams, quantizeValue, type GridParams } from "./grid.ts";
 import { channelStats } from "./stats.ts";
 
 export interface WeightQuantOptions {
@@ -13,6 +13,12 @@ export interface WeightQuantOptions {
    * "paper-eq13": the paper's literal w ← ξ·(w_q + μ), μ = E[W] − E[W_q], whose mean is ξ·E[W].
    */
   formula?: "reference" | "paper-eq13";
+  /**
+   * The integer targets' grid: zero point 0 in signed codes, step max|w|/(2^(bits−1) − 1), so codes run over
+   * −(2^(bits−1) − 1) … 2^(bits−1) − 1 (stored here shifted by 2^(bits−1), like every code). Default: the
+   * reference's asymmetric [min, max] grid.
+   */
+  symmetric?: boolean;
   /** per-channel grid intervals chosen elsewhere (weight clipping); default each channel's [min, max] */
   intervals?: { lo: ArrayLike<number>; range: ArrayLike<number> };
 }
@@ -33,6 +39,17 @@ export interface QuantizedWeights {
   /** variance-correction factor (1 without it, or for a channel whose codes are all equal) */
   xi: Float64Array;
 }
+
+/** Zero point in the middle of the unsigned codes, step from the larger magnitude; a 0- or 1-bit grid holds only 0. */
+function symmetricGrid(min: number, max: number, bits: number): GridParams {
+  const half = bits > 0 ? 2 ** (bits - 1) : 0;
+  const levels = Math.max(half - 1, 0);
+  const scale = Math.max(levels > 0 ? Math.max(Math.abs(min), Math.abs(max)) / levels : 0, MIN_WEIGHT_SCALE);
+  return { scale, zeroPoint: half, qmax: 2 ** bits - 1 };
+}
+
+/** The grid module's floor on a step, so that an all-zero channel still has a valid scale. */
+const MIN_WEIGHT_SCALE = 1e-8;
 
 /** The reference's guard against dividing by a vanishing quantized std. */
 const STD_EPSILON = 1e-8;
@@ -65,7 +82,9 @@ export function quantizeWeights(
     const bits = bitsPerChannel[c];
     if (!Number.isInteger(bits) || bits < 0 || bits > 8) throw new RangeError(`channel ${c}: bit-width must be an integer in 0–8, got ${bits}`);
     const iv = options.intervals;
-    const grid = iv ? gridParams(iv.lo[c], iv.range[c], bits) : gridParams(original.min[c], original.max[c] - original.min[c], bits);
+    const lo = iv ? iv.lo[c] : original.min[c];
+    const range = iv ? iv.range[c] : original.max[c] - original.min[c];
+    const grid = options.symmetric ? symmetricGrid(lo, lo + range, bits) : gridParams(lo, range, bits);
     const start = c * inner;
     let codeSum = 0;
     for (let i = start; i < start + inner; i++) {

@@ -1,25 +1,13 @@
-// Writes a plan as a standard opset-21 ONNX graph: weights as INT4/INT8 codes behind DequantizeLinear,
-// activations through QuantizeLinear/DequantizeLinear, so onnxruntime computes exactly the grid the plan chose.
+// The exact target: the plan as a standard opset-21 ONNX graph in the paper's placement, weights as INT4/INT8
+// codes behind DequantizeLinear, each layer's output through per-channel QuantizeLinear/DequantizeLinear, so
+// onnxruntime computes exactly the grid the plan chose: a faithful simulation, any bits, every method.
 import { clone, create } from "@bufbuild/protobuf";
-import { AttributeProtoSchema, AttributeProto_AttributeType, ModelProtoSchema, NodeProtoSchema, StringStringEntryProtoSchema, type ModelProto, type NodeProto, type TensorProto } from "onnx-buf";
+import { AttributeProtoSchema, AttributeProto_AttributeType, ModelProtoSchema, NodeProtoSchema, StringStringEntryProtoSchema, type NodeProto, type TensorProto } from "onnx-buf";
 import { nameGenerator } from "../onnx/graph.ts";
 import { float32Tensor, int64Tensor, packedIntTensor } from "../onnx/tensor.ts";
-import type { ActivationPlan, LayerPlan, WeightPlan } from "./plan.ts";
+import type { ActivationPlan, LayerPlan, WeightPlan } from "../pipeline/plan.ts";
 import { upgradeOpset } from "../onnx/opset/index.ts";
-
-export interface ExportedLayer {
-  name: string;
-  executable: "integer" | "simulation";
-  why: string;
-  weightContainer: string | null;
-  activationContainer: string | null;
-}
-
-export interface ExportResult {
-  model: ModelProto;
-  layers: ExportedLayer[];
-  notes: string[];
-}
+import type { ExportedLayer, ExportInput, ExportResult, Target } from "./target.ts";
 
 type IntType = "INT4" | "UINT4" | "INT8" | "UINT8";
 const RANGES: Record<IntType, [number, number]> = {
@@ -218,17 +206,7 @@ function exportActivation(plan: LayerPlan, a: ActivationPlan, rank: number, inpu
   return { nodes, initializers, container: chosen.type };
 }
 
-export interface ExportInput {
-  /** the prepared float model (BatchNorm folded); not modified */
-  model: ModelProto;
-  plans: LayerPlan[];
-  weightShapes: Map<string, number[]>;
-  /** rank of each quantized activation tensor, learned during calibration */
-  activationRanks: Map<string, number>;
-  metadata: Record<string, string>;
-}
-
-export function exportQuantizedModel(input: ExportInput): ExportResult {
+export function exportExact(input: ExportInput): ExportResult {
   const model = clone(ModelProtoSchema, input.model);
   const graph = model.graph!;
   const unique = nameGenerator(graph);
@@ -274,13 +252,7 @@ export function exportQuantizedModel(input: ExportInput): ExportResult {
         reasons.push("output left in float");
       }
     }
-    layers.push({
-      name: plan.layer.name,
-      executable: reasons.length === 0 ? "integer" : "simulation",
-      why: reasons.length === 0 ? `${weightContainer ?? "float"} per-channel weights, ${activationContainer ?? "float"} per-tensor activations` : reasons.join("; "),
-      weightContainer,
-      activationContainer,
-    });
+    layers.push({ name: plan.layer.name, form: reasons, weightContainer, activationContainer });
   }
 
   const nodes: NodeProto[] = [];
@@ -296,3 +268,21 @@ export function exportQuantizedModel(input: ExportInput): ExportResult {
   }
   return { model, layers, notes };
 }
+
+/** The exact export of layer plans alone (no tensor groups): what the reconstruct stage runs between layers. */
+export function exportQuantizedModel(input: Omit<ExportInput, "tensors" | "placement">): ExportResult {
+  return exportExact({ ...input, tensors: new Map(), placement: null });
+}
+
+export const EXACT: Target = {
+  id: "exact",
+  placement: "layer-outputs",
+  rules: null,
+  perChannelActivations: true,
+  symmetricWeights: false,
+  mixedWeightBits: true,
+  integerBias: false,
+  quantizeFloatOutputs: false,
+  weightContainer: (bits) => (bits <= 4 ? "INT4" : "INT8"),
+  emit: exportExact,
+};
