@@ -3,17 +3,20 @@
 // the reconstruct stage already measured (each layer's output error relative to its output energy on the
 // calibration data; scripts/bench/sensitivity.ts shows how it ranks against the measured one-layer drop).
 // Candidates are exported and measured on the evaluation images (binary search on the number of promoted
-// layers, so about log2(layers) + 2 measurements); the one returned is then reconstructed again with its
-// 8-bit layers in place, and kept only if it is measured to meet P as well. Every number is measured on
-// exported bytes; everything at 8 bits is the last resort, and when even that misses P the report says so.
+// layers, so about log2(layers) + 2 measurements). Each candidate is a fresh run with its promoted layers kept
+// at 8 bits, as `--keep NAME=8` would give: with reconstruction on, every layer's rounding and folded bias is
+// fitted on the quantized inputs of that candidate's own network, since those of the all-low-bit network
+// compensate upstream 4-bit errors the candidate no longer has. Every number is measured on exported bytes,
+// and the model returned is one of the measured candidates, byte for byte; everything at 8 bits is the last
+// resort, and when even that misses P the report says so.
 import { clone } from "@bufbuild/protobuf";
 import { ModelProtoSchema, type ModelProto } from "onnx-buf";
-import type { MixedPrecisionReport, QuantConfig } from "../../../shared/types.ts";
+import type { MixedPrecisionReport, Progress, QuantConfig } from "../../../shared/types.ts";
 import type { ImageSet } from "../data/scan.ts";
 import { DataError } from "../data/errors.ts";
 import type { DetectionSettings } from "./detection.ts";
 import type { EvaluationResult, Predictions } from "./evaluate.ts";
-import { evaluateQuantized, exportPlans, reconstructCalibrated, type Calibrated, type Quantized } from "./quantize.ts";
+import { evaluateQuantized, quantizeCalibrated, type Calibrated, type Quantized } from "./quantize.ts";
 import { planWeights, type LayerPlan } from "./plan.ts";
 import { throwIfAborted, type ProgressListener } from "./progress.ts";
 import { float32Tensor, tensorToFloat32 } from "../onnx/tensor.ts";
@@ -27,8 +30,6 @@ export interface MixedPrecisionInput {
   maxDrop: number;
   metadata: Record<string, string>;
   detection?: Partial<DetectionSettings>;
-  /** re-reconstruct the chosen candidate with its 8-bit layers in place (default: when the base was reconstructed) */
-  refine?: boolean;
   signal?: AbortSignal;
   onProgress?: ProgressListener;
 }
@@ -137,6 +138,11 @@ export function restoreBiases(c: Calibrated, model: ModelProto, names: Set<strin
   return copy;
 }
 
+/** `config` with `names` kept at 8 bits, as `--keep NAME=8` gives. */
+export function withEightBit(config: QuantConfig, names: Iterable<string>): QuantConfig {
+  return { ...config, keep: { ...config.keep, ...Object.fromEntries([...names].map((n) => [n, "8" as const])) } };
+}
+
 export async function searchMixedPrecision(input: MixedPrecisionInput): Promise<MixedPrecisionResult> {
   const { c, config, base, evalSet, maxDrop } = input;
   const req = { preprocess: c.preprocess, layerErrors: false, detection: input.detection, signal: input.signal };
@@ -145,19 +151,19 @@ export async function searchMixedPrecision(input: MixedPrecisionInput): Promise<
   const proxy = base.reconstruction ? new Map(base.reconstruction.layers.map((l) => [l.name, l.relativeError])) : weightErrorProxy(c, base.plans);
   const low = base.plans.filter((p) => p.precision === "low" && p.weight);
   const order = [...low].sort((a, b) => (proxy.get(b.layer.name) ?? 0) - (proxy.get(a.layer.name) ?? 0) || a.layer.params - b.layer.params);
-  const model = base.reconstruction?.model ?? c.prepared.model;
   const candidates: MixedPrecisionReport["candidates"] = [];
   const built = new Map<number, Quantized>();
   let metric: MixedPrecisionReport["metric"] = "top1";
-  const planned = Math.ceil(Math.log2(order.length + 1)) + 3;
+  const planned = Math.ceil(Math.log2(order.length + 1)) + 2;
   const measure = async (k: number, q?: Quantized): Promise<number> => {
     throwIfAborted(input.signal);
     input.onProgress?.({ stage: "sensitivity", done: candidates.length, total: planned, etaSeconds: null, message: `${k} layer${k === 1 ? "" : "s"} at 8 bits` });
     const names = new Set(order.slice(0, k).map((p) => p.layer.name));
-    if (!q) {
-      const plans = promote(c, base.plans, names, config);
-      q = { plans, ...exportPlans(c, plans, restoreBiases(c, model, names), input.metadata), reconstruction: base.reconstruction };
-    }
+    // the reconstruct stage's progress per layer shows while a candidate is fitted; its other stages would only flicker
+    const onProgress = (p: Progress) => {
+      if (p.stage === "reconstruct") input.onProgress?.(p);
+    };
+    q ??= await quantizeCalibrated(c, withEightBit(config, names), input.metadata, onProgress, input.signal);
     const e = await evaluateQuantized(c, q.bytes, evalSet, req, fp32Predictions);
     fp32Predictions = e.predictions.fp32;
     const d = dropOf(e);
@@ -179,20 +185,7 @@ export async function searchMixedPrecision(input: MixedPrecisionInput): Promise<
     }
     chosenK = hi;
   }
-  let chosen: number | null = chosenK === null ? null : indexOf(chosenK);
-  const refine = input.refine ?? base.reconstruction !== null;
-  if (chosen !== null && chosenK! > 0 && refine) {
-    // the chosen mix, reconstructed with its 8-bit layers in place (later layers then compensate for the real ones)
-    const names = new Set(order.slice(0, chosenK!).map((p) => p.layer.name));
-    // the reconstruct stage re-chooses every code from the float weights, so the base plans' codes do not matter
-    const r = await reconstructCalibrated(c, promote(c, base.plans, names, config), config, input.onProgress, input.signal);
-    const q: Quantized = { plans: r.plans, ...exportPlans(c, r.plans, r.model, input.metadata), reconstruction: r };
-    const before = candidates[chosen].drop;
-    const drop = await measure(chosenK!, q);
-    // keep whichever of the two measured better, both meet P
-    if (drop <= maxDrop && drop <= before) chosen = candidates.length - 1;
-    else candidates[candidates.length - 1].meets = drop <= maxDrop;
-  }
+  const chosen: number | null = chosenK === null ? null : indexOf(chosenK);
   const best = candidates.reduce((a, b, i) => (b.drop < candidates[a].drop ? i : a), 0);
   const unit = { top1: "top-1 points", agreement: "points of FP32 agreement", detection: "points of FP32's detections" }[metric];
   const summary =
