@@ -70,7 +70,7 @@ export function methodsPresetWhy(preset: MethodsPreset, target: TargetId): strin
   if (preset === "best") {
     return `For this target: weight clipping${target === "ort" ? ", weight bit allocation (free here: every weight sits in an 8-bit container)" : ""} and the paper's bias correction, stored in the file's 32-bit biases. Rounding reconstruction and bias folding, which the exact simulation's recipe adds, work with the exact simulation only so far.`;
   }
-  return `The four methods of Banner, Nahshan and Soudry (NeurIPS 2019), as this target can hold them: activations keep one 8-bit range per tensor, so activation bit allocation is off${target === "int4-npu" ? ", and so is weight bit allocation (one 4-bit container per layer)" : ""}; bias correction goes into the file's 32-bit biases.`;
+  return `The four methods of Banner, Nahshan and Soudry (NeurIPS 2019), as this target can hold them: activations keep one 8-bit range per tensor, so activation bit allocation is off and clipping leaves their full range${target === "int4-npu" ? ", and so is weight bit allocation (one 4-bit container per layer)" : ""}; bias correction goes into the file's 32-bit biases.`;
 }
 
 const sameSet = (a: readonly string[], b: readonly string[]) => a.length === b.length && a.every((m) => b.includes(m));

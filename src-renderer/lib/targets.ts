@@ -139,7 +139,7 @@ export function latencyView(l: LatencyReport | null | undefined, target: TargetI
     label: r.batch === 1 ? "One image at a time" : `Batches of ${r.batch}`,
     fp32: ms(r.fp32Ms),
     quantized: ms(r.quantizedMs),
-    ratio: `${ratio(r.ratio)} the FP32 time`,
+    ratio: ratio(r.ratio),
     faster: r.ratio < 1,
   }));
   const note =
