@@ -9,7 +9,7 @@ export type ExportKind = "model" | "html" | "json";
 
 export const EXTENSION: Record<ExportKind, string> = { model: "onnx", html: "html", json: "json" };
 
-type Settings = Pick<QuantConfig, "wBits" | "aBits"> & Partial<Pick<QuantConfig, "methods" | "keep" | "activations">>;
+type Settings = Pick<QuantConfig, "wBits" | "aBits"> & Partial<Pick<QuantConfig, "methods" | "keep" | "activations" | "target">>;
 
 function join(dir: string, name: string, like: string): string {
   const s = sep(like);

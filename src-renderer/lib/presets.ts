@@ -3,6 +3,7 @@
 import { defaultQuantConfig } from "../../shared/defaults.ts";
 import { METHOD_NAMES, methodShort, methodsName, PRESET_NAMES } from "../../shared/describe.ts";
 import { bestRecipe, withBestRecipe } from "../../shared/recipes.ts";
+import type { TargetId } from "../../shared/targets.ts";
 import { ALL_METHODS, KNOWN_METHODS, type Calibrator, type Method, type ModelSummary, type PresetName, type PreprocessConfig, type QuantConfig } from "../../shared/types.ts";
 
 export interface BitPreset {
@@ -63,11 +64,20 @@ export const METHOD_PRESETS: { id: Exclude<MethodsPreset, "custom">; label: stri
   { id: "paper", label: "The paper's methods", why: "Exactly the four methods of Banner, Nahshan and Soudry (NeurIPS 2019): clipping of outliers, bit allocation for weights and activations, bias correction." },
 ];
 
+/** What a methods preset does for this target, in words: the integer targets cannot hold every method. */
+export function methodsPresetWhy(preset: MethodsPreset, target: TargetId): string {
+  if (target === "exact" || preset === "custom") return METHOD_PRESETS.find((p) => p.id === preset)?.why ?? "Your own choice of the switches below.";
+  if (preset === "best") {
+    return `For this target: weight clipping${target === "ort" ? ", weight bit allocation (free here: every weight sits in an 8-bit container)" : ""} and the paper's bias correction, stored in the file's 32-bit biases. Rounding reconstruction and bias folding, which the exact simulation's recipe adds, work with the exact simulation only so far.`;
+  }
+  return `The four methods of Banner, Nahshan and Soudry (NeurIPS 2019), as this target can hold them: activations keep one 8-bit range per tensor, so activation bit allocation is off and clipping leaves their full range${target === "int4-npu" ? ", and so is weight bit allocation (one 4-bit container per layer)" : ""}; bias correction goes into the file's 32-bit biases.`;
+}
+
 const sameSet = (a: readonly string[], b: readonly string[]) => a.length === b.length && a.every((m) => b.includes(m));
 
 /** Which preset the settings are: the best recipe for their bits, the paper's four, or the user's own. */
 export function methodsPresetOf(c: QuantConfig): MethodsPreset {
-  const best = bestRecipe(c.wBits, c.aBits);
+  const best = bestRecipe(c.wBits, c.aBits, c.target ?? "exact");
   if (sameSet(c.methods, best.methods) && c.baseline === best.baseline) return "best";
   if (sameSet(c.methods, ALL_METHODS)) return "paper";
   return "custom";

@@ -3,6 +3,7 @@
 // W4A4 runs never both read "W4A4 · All four methods".
 import { methodsName, preprocessName } from "../../shared/describe.ts";
 import { methodsPresetOf } from "./presets.ts";
+import { TARGET_SHORT, targetOf } from "./targets.ts";
 import type { LayerInfo, PreprocessConfig, QuantConfig } from "../../shared/types.ts";
 
 export interface RunSettings {
@@ -31,6 +32,8 @@ export function overridesName(keep: Record<string, "8" | "float">, layers: reado
 interface Facet {
   key: string;
   text: string;
+  /** shown in every name, not only where the runs differ */
+  always?: boolean;
 }
 
 function facets(r: RunSettings, layers: readonly LayerInfo[]): Facet[] {
@@ -39,11 +42,14 @@ function facets(r: RunSettings, layers: readonly LayerInfo[]): Facet[] {
   const out: Facet[] = [
     { key: "bits", text: `W${c.wBits}A${c.aBits}` },
     { key: "methods", text: best ? "Best accuracy" : methodsName(c.methods) },
+    // where the file runs changes the file and its accuracy: said whenever it is not the default
+    { key: "target", text: TARGET_SHORT[targetOf(c)], always: targetOf(c) !== "exact" },
     { key: "maxDrop", text: c.maxDrop === undefined || c.maxDrop === null ? "" : `smallest within ${c.maxDrop} pts` },
     { key: "keep", text: overridesName(c.keep, layers) },
     { key: "firstLast", text: c.keepFirstLast8 ? "" : "first/last not held" },
-    { key: "activations", text: c.activations === "per-tensor" ? "per-tensor activations" : "" },
-    { key: "baseline", text: best || c.methods.includes("aciq") ? "" : `${c.baseline === "minmax" ? "min/max" : c.baseline === "mse" ? "MSE" : "percentile"} clipping` },
+    // the integer targets set the activations themselves (8 bits, per tensor) and take no clipping baseline
+    { key: "activations", text: c.activations === "per-tensor" && targetOf(c) === "exact" ? "per-tensor activations" : "" },
+    { key: "baseline", text: best || c.methods.includes("aciq") || targetOf(c) !== "exact" ? "" : `${c.baseline === "minmax" ? "min/max" : c.baseline === "mse" ? "MSE" : "percentile"} clipping` },
     { key: "prior", text: c.methods.includes("aciq") && c.prior === "gaussian" ? "Gaussian prior" : "" },
     { key: "constants", text: c.aciqConstants === "exact" ? "exact constants" : "" },
     { key: "budget", text: c.bitAllocMode === "strict" ? "strict budget" : "" },
@@ -61,7 +67,7 @@ export function runNames(runs: readonly RunSettings[], layers: readonly LayerInf
   const differs = (key: string) => new Set(all.map((f) => f.find((x) => x.key === key)?.text ?? "")).size > 1;
   const names = all.map((f) =>
     f
-      .filter((x) => x.key === "bits" || x.key === "methods" || (x.text !== "" && differs(x.key)))
+      .filter((x) => x.key === "bits" || x.key === "methods" || x.always || (x.text !== "" && differs(x.key)))
       .map((x) => x.text)
       .join(" · "),
   );
@@ -77,7 +83,7 @@ export function runNames(runs: readonly RunSettings[], layers: readonly LayerInf
 /** The name of a single setting, as the run it would make would be called on its own. */
 export function settingsName(r: RunSettings, layers: readonly LayerInfo[] = []): string {
   return facets(r, layers)
-    .filter((x) => x.key === "bits" || x.key === "methods" || (x.text !== "" && !["preprocess", "calib", "evaluated"].includes(x.key)))
+    .filter((x) => x.key === "bits" || x.key === "methods" || x.always || (x.text !== "" && !["preprocess", "calib", "evaluated", "target"].includes(x.key)))
     .map((x) => x.text)
     .join(" · ");
 }
@@ -88,6 +94,7 @@ export function fileTag(c: QuantConfig, allMethods: boolean): string {
   if (!allMethods) parts.push(c.methods.length === 0 ? "baseline" : c.methods.join("-"));
   const kept = Object.keys(c.keep).length;
   if (kept) parts.push(`keep${kept}`);
-  if (c.activations === "per-tensor") parts.push("pertensor");
+  if (c.activations === "per-tensor" && targetOf(c) === "exact") parts.push("pertensor");
+  if (targetOf(c) !== "exact") parts.push(targetOf(c).replace("-", ""));
   return parts.join("-");
 }

@@ -9,6 +9,7 @@ import { configKey, DEFAULT_GOAL, type Goal } from "./next-steps.ts";
 import { defaultConfig, defaultPreprocess } from "./presets.ts";
 import { applyProgress, finishRows, initialRows, overall, planStages, type StageRow } from "./progress.ts";
 import { runNames, settingsName } from "./run-names.ts";
+import { targetConflicts } from "./targets.ts";
 import { errorText, transport } from "./transport.ts";
 
 export type ScreenId = "model" | "data" | "methods" | "run" | "compare" | "export";
@@ -275,6 +276,8 @@ export class AppState {
     if (this.runMode === "ablation" && classOutputName(this.model.outputs) === null) {
       return "The ablation ranks combinations by top-1 or by agreement with FP32, and this model has no class output: compare single runs instead.";
     }
+    const conflicts = targetConflicts(this.config);
+    if (conflicts.length) return `${conflicts[0]} Change it on the Methods screen.`;
     if (this.runMode === "single" && this.config.maxDrop != null && !this.evalReady) return "Finding the smallest model that meets your target measures it on evaluation images: choose an evaluation folder (Data screen), or turn the search off (Methods screen).";
     return null;
   }

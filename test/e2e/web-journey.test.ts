@@ -432,6 +432,60 @@ describe("ResNet-20 on CIFAR-10 (class folders)", { skip }, () => {
     assert.match(await seen(page, "run-chips"), new RegExp(`W4A4 · ${name.replace(/[+.]/g, "\\$&")}`));
   });
 
+  test("Where will this model run: onnxruntime and the 4-bit NPU picked before the run; Export shows the integer count, the self-check and this machine's time", async () => {
+    const t0 = Date.now();
+    await page.getByTestId("nav-methods").click();
+    assert.ok(await page.getByTestId("target-exact").isChecked(), "the exact simulation is the default");
+    assert.match(await seen(page, "target-card"), /Where will this model run\?[\s\S]*This computer or a server, with onnxruntime[\s\S]*A phone or board whose NPU takes 4-bit weights[\s\S]*Anywhere: the smallest file/);
+    await page.getByTestId("target-ort").check();
+    // the W4A4 settings cannot run as onnxruntime's integer kernels: the app says what it changed
+    assert.match(await seen(page, "target-changes"), /Activations are now 8 bits \(were 4\)/);
+    assert.ok(await page.getByTestId("bit-presets").getByRole("button", { name: "W4A4" }).isDisabled());
+    assert.equal(await page.getByTestId("bit-presets").getByRole("button", { name: "W4A8" }).getAttribute("aria-pressed"), "true");
+    await page.getByTestId("method-presets").getByRole("button", { name: "Best accuracy" }).click();
+    assert.match(await seen(page, "methods-why"), /For this target: weight clipping/);
+    assert.ok(await page.getByTestId("method-reconstruct").isDisabled());
+    assert.match(await seen(page, "method-reconstruct-unavailable"), /exact simulation only so far/);
+    await screenshots(page, S("03-methods-target-ort"));
+
+    const runTarget = async (chip: RegExp) => {
+      await page.getByTestId("to-run").click();
+      assert.match(await seen(page, "summary-target"), /activations 8 bits per tensor/);
+      await runAndWatch(page, () => page.getByTestId("start-run").click());
+      await page.getByTestId("to-compare").click();
+      assert.match(await seen(page, "run-chips"), chip);
+      await page.getByTestId("to-export").click();
+    };
+    await runTarget(/W4A8 · Best accuracy · for onnxruntime/);
+    assert.match(await seen(page, "export-deploy-target"), /This computer or a server, with onnxruntime/);
+    assert.equal(await seen(page, "export-deploy-integers"), "19 of 19 convolutions and 1 of 1 fully connected layer run as integers in onnxruntime.");
+    assert.equal(await page.getByTestId("export-deploy-selfcheck").getAttribute("data-check"), "ok");
+    assert.match(await seen(page, "export-deploy-selfcheck"), /Self-check passed[\s\S]*optimizations off and on \(\d+\.\d% of 600 samples keep their top-1 class\)/);
+    assert.match(await seen(page, "export-deploy-latency"), /Measured speed on this machine[\s\S]*One image at a time[\s\S]*Batches of 32[\s\S]*measured on this machine \(/);
+    assert.match(await seen(page, "export-model-target"), /resnet20-cifar10-w4a8-[\w-]*ort\.onnx/);
+    await screenshots(page, S("06-export-ort"));
+
+    await page.getByTestId("nav-methods").click();
+    await page.getByTestId("target-int4-npu").check();
+    assert.match(await seen(page, "methods-why"), /For this target: weight clipping and the paper's bias correction/);
+    await runTarget(/W4A8 · Best accuracy · for a 4-bit NPU/);
+    assert.match(await seen(page, "export-deploy-target"), /NPU takes 4-bit weights/);
+    assert.match(await seen(page, "export-deploy-integers"), /^\d+ of 19 convolutions and \d+ of 1 fully connected layer run as integers in onnxruntime\.$/);
+    assert.equal(await page.getByTestId("export-deploy-selfcheck").getAttribute("data-check"), "ok");
+    assert.match(await seen(page, "export-deploy-latency"), /says nothing about the device/);
+    await screenshots(page, S("06-export-int4-npu"));
+
+    // an exact run of this journey, for comparison: a simulation that onnxruntime computes in float
+    const exact = (await page.locator("#export-run option").allInnerTexts()).find((o) => /^W4A4 · All four methods/.test(o));
+    assert.ok(exact);
+    await page.locator("#export-run").selectOption({ label: exact });
+    assert.match(await seen(page, "export-deploy-target"), /Anywhere: the smallest file/);
+    assert.equal(await seen(page, "export-deploy-integers"), "0 of 19 convolutions and 0 of 1 fully connected layer run as integers in onnxruntime.");
+    assert.match(await seen(page, "export-deploy-latency"), /not made to be faster/);
+    await screenshots(page, S("06-export-exact"));
+    console.log(`the two target runs and their checks took ${((Date.now() - t0) / 1000).toFixed(0)} s`);
+  });
+
   test("the page raised no script error and no CSP violation along the way", () => {
     assert.deepEqual(problems, []);
   });
