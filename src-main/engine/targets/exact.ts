@@ -2,11 +2,12 @@
 // codes behind DequantizeLinear, each layer's output through per-channel QuantizeLinear/DequantizeLinear, so
 // onnxruntime computes exactly the grid the plan chose: a faithful simulation, any bits, every method.
 import { clone, create } from "@bufbuild/protobuf";
-import { AttributeProtoSchema, AttributeProto_AttributeType, ModelProtoSchema, NodeProtoSchema, StringStringEntryProtoSchema, type NodeProto, type TensorProto } from "onnx-buf";
+import { AttributeProtoSchema, AttributeProto_AttributeType, ModelProtoSchema, NodeProtoSchema, type NodeProto, type TensorProto } from "onnx-buf";
 import { nameGenerator } from "../onnx/graph.ts";
 import { float32Tensor, int64Tensor, packedIntTensor } from "../onnx/tensor.ts";
 import type { ActivationPlan, LayerPlan, WeightPlan } from "../pipeline/plan.ts";
 import { upgradeOpset } from "../onnx/opset/index.ts";
+import { spliceQuantizers } from "./splice.ts";
 import type { ExportedLayer, ExportInput, ExportResult, Target } from "./target.ts";
 
 type IntType = "INT4" | "UINT4" | "INT8" | "UINT8";
@@ -255,17 +256,7 @@ export function exportExact(input: ExportInput): ExportResult {
     layers.push({ name: plan.layer.name, form: reasons, weightContainer, activationContainer });
   }
 
-  const nodes: NodeProto[] = [];
-  for (const n of graph.node) nodes.push(...(before.get(n) ?? []), n, ...(after.get(n) ?? []));
-  graph.node = nodes;
-  const stillUsed = new Set(nodes.flatMap((n) => n.input));
-  graph.initializer = graph.initializer.filter((t) => !dropped.has(t.name) || stillUsed.has(t.name));
-  graph.input = graph.input.filter((v) => !dropped.has(v.name) || stillUsed.has(v.name));
-  for (const [key, value] of Object.entries(input.metadata)) {
-    const existing = model.metadataProps.find((p) => p.key === key);
-    if (existing) existing.value = value;
-    else model.metadataProps.push(create(StringStringEntryProtoSchema, { key, value }));
-  }
+  spliceQuantizers(model, before, after, dropped, input.metadata);
   return { model, layers, notes };
 }
 

@@ -4,11 +4,12 @@
 // signed codes (zero point 0) behind a per-channel DequantizeLinear; biases are INT32 with scale = input
 // scale × weight scale; activations the quantizer's range performs are removed.
 import { clone, create } from "@bufbuild/protobuf";
-import { AttributeProtoSchema, AttributeProto_AttributeType, ModelProtoSchema, NodeProtoSchema, StringStringEntryProtoSchema, type NodeProto, type TensorProto } from "onnx-buf";
+import { AttributeProtoSchema, AttributeProto_AttributeType, ModelProtoSchema, NodeProtoSchema, type NodeProto, type TensorProto } from "onnx-buf";
 import { nameGenerator } from "../onnx/graph.ts";
 import { float32Tensor, int32Tensor, packedIntTensor, tensorToFloat32 } from "../onnx/tensor.ts";
 import type { ActivationPlan, LayerPlan } from "../pipeline/plan.ts";
 import { upgradeOpset } from "../onnx/opset/index.ts";
+import { spliceQuantizers } from "./splice.ts";
 import type { ExportedLayer, ExportInput, ExportResult, Target } from "./target.ts";
 
 const INT32_MAX = 2 ** 31 - 1;
@@ -136,17 +137,7 @@ export function exportInteger(target: Target, input: ExportInput): ExportResult 
     });
   }
 
-  const nodes: NodeProto[] = [];
-  for (const n of graph.node) nodes.push(...(before.get(n) ?? []), n, ...(after.get(n) ?? []));
-  graph.node = nodes;
-  const stillUsed = new Set(nodes.flatMap((n) => n.input));
-  graph.initializer = graph.initializer.filter((t) => !dropped.has(t.name) || stillUsed.has(t.name));
-  graph.input = graph.input.filter((v) => !dropped.has(v.name) || stillUsed.has(v.name));
-  for (const [key, value] of Object.entries(input.metadata)) {
-    const existing = model.metadataProps.find((p) => p.key === key);
-    if (existing) existing.value = value;
-    else model.metadataProps.push(create(StringStringEntryProtoSchema, { key, value }));
-  }
+  spliceQuantizers(model, before, after, dropped, input.metadata);
   return { model, layers, notes };
 }
 
