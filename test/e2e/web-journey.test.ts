@@ -460,7 +460,7 @@ describe("ResNet-20 on CIFAR-10 (class folders)", { skip }, () => {
     assert.match(await seen(page, "export-deploy-target"), /This computer or a server, with onnxruntime/);
     assert.equal(await seen(page, "export-deploy-integers"), "19 of 19 convolutions and 1 of 1 fully connected layer run as integers in onnxruntime.");
     assert.equal(await page.getByTestId("export-deploy-selfcheck").getAttribute("data-check"), "ok");
-    assert.match(await seen(page, "export-deploy-selfcheck"), /Self-check passed[\s\S]*optimizations off and on \(\d+\.\d% of 600 samples keep their top-1 class\)/);
+    assert.match(await seen(page, "export-deploy-selfcheck"), /Self-check passed[\s\S]*optimizations off and on, within rounding \(\d+\.\d% of 600 samples keep their top-1 class\)/);
     assert.match(await seen(page, "export-deploy-latency"), /Measured speed on this machine[\s\S]*One image at a time[\s\S]*Batches of 32[\s\S]*measured on this machine \(/);
     assert.match(await seen(page, "export-model-target"), /resnet20-cifar10-w4a8-[\w-]*ort\.onnx/);
     await screenshots(page, S("06-export-ort"));
