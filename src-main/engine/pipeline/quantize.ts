@@ -248,7 +248,7 @@ export function planCalibrated(c: Calibrated, config: QuantConfig): LayerPlan[] 
     const plan = planLayer(layer, w, c.statistics.get(layer.output), config, c.target);
     const inputStats = c.statistics.get(layer.input);
     if (c.target.integerBias && plan.weight && config.methods.includes("biascorr") && inputStats?.perChannel) {
-      return { ...plan, biasCorrection: expectedBiasShift(layer, plan.weight, w.shape, inputStats.perChannel.mean) };
+      return { ...plan, biasCorrection: expectedBiasShift(layer, plan.weight, w, inputStats.perChannel.mean) };
     }
     return plan;
   });
