@@ -77,7 +77,9 @@ quantize options:
                          per-tensor activations, INT32 biases, every quantized operator a DQ-op-Q unit;
                          bit allocation across channels is off (one container per layer)
                        With ort and int4-npu, --activations and --a-bits below 8 do not apply
-                       (activations are 8-bit per tensor), and bias correction is stored in the bias.
+                       (activations are 8-bit per tensor), and bias correction is stored in the bias:
+                       the expected shift of each output channel from the stored weights' error, each
+                       weight's error times its input channel's calibration mean
   --report FILE        also write a JSON report (configuration, input hashes, accuracy, per layer)
   --json               print the JSON report on stdout instead of the summary
 
