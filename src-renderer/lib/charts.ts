@@ -205,9 +205,9 @@ export interface SizeAccuracyData {
 }
 
 const Y_LABEL: Record<MixedPrecisionReport["metric"], string> = {
-  top1: "Top-1 change against FP32 (points)",
-  agreement: "Same prediction as FP32 (%)",
-  detection: "FP32's detections found again (%)",
+  top1: "Top-1 change (points)",
+  agreement: "Same as FP32 (%)",
+  detection: "Detections kept (%)",
 };
 
 /** A measured drop on the chart's axis, where higher is better on every metric. */

@@ -146,7 +146,7 @@ test("size-accuracy curve of a real --max-drop search: candidates by size, the c
   assert.equal(d.points[d.returned].bytes, 219375);
   assert.equal(d.met, true);
   assert.equal(d.target, -1);
-  assert.equal(d.yLabel, "Top-1 change against FP32 (points)");
+  assert.equal(d.yLabel, "Top-1 change (points)");
   assert.equal(d.words, "Chosen: 6 of 18 layers at 8 bits, 214 KB, −0.50 points.");
 });
 
@@ -194,7 +194,7 @@ test("without labels the curve reads agreement with FP32 (higher is better), and
     d.points.map((p) => p.y),
     [96.5, 96.5, 97, 99.5, 99.5, 100],
   );
-  assert.equal(d.yLabel, "Same prediction as FP32 (%)");
+  assert.equal(d.yLabel, "Same as FP32 (%)");
   assert.equal(d.words, "Chosen: 6 of 18 layers at 8 bits, 214 KB, 99.5% same prediction as FP32.");
   assert.equal(candidateAccuracy("detection", 2), "98.0% of FP32's detections found");
   assert.equal(candidateAccuracy("top1", -1), "+1.00 points");
