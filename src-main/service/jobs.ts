@@ -123,20 +123,16 @@ async function runJob(req: EngineRequest, ctx: JobContext): Promise<EngineOutput
       checkQuantConfig(req.config);
       const evalSource = { dir: req.evalDir, labels: req.evalLabels };
       // calibration does not depend on the switches, except equalize, which changes the model it measures: one
-      // calibration each way, made when a combination first needs it (the same held-out split both times)
-      const calibrations = new Map<boolean, Calibrated>();
-      const calibrated = async (equalize: boolean): Promise<Calibrated> => {
-        let c = calibrations.get(equalize);
-        if (c) return c;
+      // calibration each way (the same held-out split both times), both before the first combination
+      const combos = methodCombinations(req.config.methods);
+      const calibrateWith = async (equalize: boolean): Promise<Calibrated> => {
         const config: QuantConfig = { ...req.config, methods: req.config.methods.filter((m) => m !== "equalize" || equalize) };
         const calib = { dir: req.calibDir, limit: req.calibLimit };
-        c = await calibrate(await withHeldOut({ model: req.model, calib, preprocess: req.preprocess, config, signal: ctx.signal, onProgress: ctx.onProgress }, evalSource));
-        calibrations.set(equalize, c);
-        return c;
+        return calibrate(await withHeldOut({ model: req.model, calib, preprocess: req.preprocess, config, signal: ctx.signal, onProgress: ctx.onProgress }, evalSource));
       };
-      const combos = methodCombinations(req.config.methods);
-      const first = await calibrated(false);
-      const evalSet = (await heldOutSplit(first.calibSet, await scanSource(evalSource, "evaluation"))).set;
+      const plain = await calibrateWith(false);
+      const equalized = combos.some((m) => m.includes("equalize")) ? await calibrateWith(true) : null;
+      const evalSet = (await heldOutSplit(plain.calibSet, await scanSource(evalSource, "evaluation"))).set;
       if (evalSet.files.length === 0) throw new DataError(`The evaluation folder ${evalSet.root} has no files left that calibration did not use, so the ablation cannot measure anything. Choose a separate evaluation folder, or limit the calibration images.`);
       const rows: AblationRow[] = [];
       let fp32 = undefined;
@@ -144,7 +140,7 @@ async function runJob(req: EngineRequest, ctx: JobContext): Promise<EngineOutput
       for (const [k, methods] of combos.entries()) {
         const message = `${k + 1} of ${combos.length}: ${methodsName(methods)}`;
         progress.update(k, 0, message);
-        const c = await calibrated(methods.includes("equalize"));
+        const c = methods.includes("equalize") ? equalized! : plain;
         // a reconstruction takes a while: its layers show in the combination's line, and cancelling stops it
         const onReconstruct = (p: Progress) => {
           if (p.stage === "reconstruct") progress.update(k, 0, `${message} (choosing the rounding, layer ${Math.min(p.done + 1, p.total)} of ${p.total})`);
