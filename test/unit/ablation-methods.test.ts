@@ -61,7 +61,7 @@ test("an ablation with equalization measures each combination as a run of its ow
 test("a combination's reconstruction shows its layers in the ablation's line and stops when cancelled", async () => {
   const controller = new AbortController();
   const lines: string[] = [];
-  let abortedAt = 0;
+  let abortedAt = -1;
   const job = runEngineJob(
     { kind: "ablation", model, calibDir: path.join(demo, "calib"), calibLimit: 64, evalDir: path.join(demo, "eval"), preprocess: { preset: "imagenet" }, config: defaultQuantConfig({ wBits: 4, aBits: 8, methods: ["reconstruct"] }) },
     {
@@ -69,16 +69,17 @@ test("a combination's reconstruction shows its layers in the ablation's line and
       onProgress: (p) => {
         if (p.stage !== "ablation" || !p.message) return;
         lines.push(p.message);
-        if (!abortedAt && /choosing the rounding, layer 3 of 20/.test(p.message)) {
-          abortedAt = performance.now();
+        if (abortedAt < 0 && /choosing the rounding, layer 3 of 20/.test(p.message)) {
+          abortedAt = lines.length;
           controller.abort();
         }
       },
     },
   );
   await assert.rejects(job, (e: Error) => e.name === "CancelledError");
-  const late = performance.now() - abortedAt;
   assert.ok(abortedAt > 0, `no reconstruction shown: ${lines.join(" | ")}`);
-  assert.ok(late < 1000, `stopped ${late.toFixed(0)} ms after the cancel`);
   assert.ok(lines.includes("2 of 2: Rounding (choosing the rounding, layer 1 of 20)"), lines.join(" | "));
+  // counted in layers, not milliseconds, so a loaded machine cannot fail it: the layer being solved may finish, no other starts
+  const after = lines.slice(abortedAt);
+  assert.ok(after.length <= 1, `went on after the cancel: ${after.join(" | ")}`);
 });
