@@ -563,7 +563,15 @@ export function targetNotes(config: QuantConfig, target: Target): string[] {
     }
     if (config.methods.includes("bitalloc-a")) notes.push("Bit allocation across activation channels is off: the target needs one scale per activation tensor.");
     if (config.methods.includes("aciq")) notes.push("ACIQ clips per tensor (8-bit activations: the true range is kept unless the reference calibration is chosen).");
-    if (config.methods.includes("biascorr")) notes.push("Bias correction is stored in the INT32 bias (the weights stay on their integer grid).");
+    if (config.methods.includes("bias-fold")) notes.push("Bias folding stores each channel's measured mean output error in the INT32 bias (the weights stay on their integer grid).");
+    else if (config.methods.includes("reconstruct")) notes.push("The rounding reconstruction fits each layer's output, its mean included, on the weights' integer grid.");
+    if (config.methods.includes("biascorr")) {
+      notes.push(
+        config.methods.includes("reconstruct") || config.methods.includes("bias-fold")
+          ? "Bias correction's expected effect is replaced by what the reconstruct stage measured (the integer grid cannot hold its weight shift)."
+          : "Bias correction is stored in the INT32 bias (the weights stay on their integer grid).",
+      );
+    }
   }
   if (config.methods.includes("bitalloc-w") && !target.mixedWeightBits) {
     notes.push(`Bit allocation across weight channels is off: the ${target.id} target holds one weight container per layer, and a channel given more than ${config.wBits} bits would turn the whole layer INT8.`);

@@ -105,17 +105,14 @@ function layerMatrix(layer: QuantLayer, source: WeightSource): LayerMatrix {
   return { w: Float64Array.from(source.data), rows, k, toTensor: (r, j) => r * k + j };
 }
 
+/**
+ * Each row's map code → weight as the exported file holds it: the plan's, less the residual an integer target
+ * moved into the bias (its weights stay on the symmetric grid), so the codes are fitted to the file's weights.
+ */
 function rowGrids(plan: LayerPlan): RowGrids {
   const wp = plan.weight!;
-  return { scale: wp.scale, offset: wp.offset, qmax: wp.bits.map((b) => 2 ** b - 1) };
-}
-
-/** The per-row map code → weight the exported file holds: the plan's, less the residual a target moved into the bias. */
-function storedWeights(plan: LayerPlan): { scale: Float64Array; offset: Float64Array } {
-  const wp = plan.weight!;
-  if (!plan.biasCorrection) return { scale: wp.scale, offset: wp.offset };
-  const residual = weightResidual(wp);
-  return { scale: wp.scale, offset: wp.offset.map((o, c) => o - residual[c]) };
+  const residual = plan.biasCorrection ? weightResidual(wp) : null;
+  return { scale: wp.scale, offset: residual ? wp.offset.map((o, c) => o - residual[c]) : wp.offset, qmax: wp.bits.map((b) => 2 ** b - 1) };
 }
 
 /** The plan's codes in matrix layout. */
@@ -274,9 +271,6 @@ export async function reconstruct(input: ReconstructInput): Promise<ReconstructR
     let biasShift = 0;
     if (options.biasFold) {
       const bias = biasOf(model, job.layer, m.rows);
-      // the weights as the file holds them: an integer target keeps them on the grid and its bias carries the
-      // correction's expected effect, which the measured fold replaces
-      const stored = storedWeights(job.plan);
       const k = m.k;
       let moved = 0;
       let size = 0;
@@ -285,7 +279,7 @@ export async function reconstruct(input: ReconstructInput): Promise<ReconstructR
         const muQ = gram.sum.subarray(g * k, (g + 1) * k);
         const muF = gram.refSum ? gram.refSum.subarray(g * k, (g + 1) * k) : muQ;
         let delta = 0;
-        for (let j = 0; j < k; j++) delta += m.w[r * k + j] * muF[j] - (codes[r * k + j] * stored.scale[r] + stored.offset[r]) * muQ[j];
+        for (let j = 0; j < k; j++) delta += m.w[r * k + j] * muF[j] - (codes[r * k + j] * grids.scale[r] + grids.offset[r]) * muQ[j];
         delta /= gram.count;
         const before = bias[r] + (job.plan.biasCorrection?.[r] ?? 0);
         moved += Math.abs(bias[r] + delta - before);
@@ -294,9 +288,12 @@ export async function reconstruct(input: ReconstructInput): Promise<ReconstructR
       }
       if (setBias(model, job.layer, bias, fresh)) {
         biasShift = size > 0 ? moved / size : moved;
+        // the measured mean error replaces the bias correction's expected effect
         job.plan.biasCorrection = null;
       }
     }
+    // the expected effect was nearest rounding's mean shift; the chosen codes fit the output, its mean included
+    if (options.rounding) job.plan.biasCorrection = null;
     const seconds = (performance.now() - t0) / 1000;
     solveSeconds += seconds;
     result.push({ name: job.layer.info.name, errorNearest: errNearest, errorChosen: errChosen, relativeError: energy > 0 ? errChosen / energy : 0, biasShift, seconds });
