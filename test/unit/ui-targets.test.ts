@@ -58,7 +58,7 @@ test("choosing onnxruntime: 8-bit activations, Best accuracy becomes the target'
   assert.deepEqual(targetConflicts(config), [], "the adapted settings run");
   assert.equal(changes.length, 1);
   assert.match(changes[0], /Activations are now 8 bits \(were 4\)/);
-  assert.match(methodsPresetWhy("best", "ort"), /weight clipping, weight bit allocation .* bias correction, stored in the file's 32-bit biases/);
+  assert.match(methodsPresetWhy("best", "ort"), /weight clipping, rounding reconstruction .* bias folding into the file's 32-bit biases/);
   // the 4-bit NPU holds one container per layer: no weight bit allocation in its recipe
   const npu = withTarget(c, "int4-npu").config;
   assert.ok(!npu.methods.includes("bitalloc-w"));
