@@ -6,6 +6,7 @@ import { scanImages, type ImageSet } from "../../src-main/engine/data/scan.ts";
 import type { Predictions } from "../../src-main/engine/pipeline/evaluate.ts";
 import { calibrate, evaluateQuantized, quantizeCalibrated, type Calibrated } from "../../src-main/engine/pipeline/quantize.ts";
 import { defaultQuantConfig } from "../../shared/defaults.ts";
+import { withBestRecipe } from "../../shared/recipes.ts";
 import { ALL_METHODS, type DetectionFidelity, type OutputFidelity, type PreprocessConfig, type QuantConfig } from "../../shared/types.ts";
 import { calibrationKey, fixed, keepRow, signed, table, textbookConfig } from "./common.ts";
 import { imageNames, linkFolder, splitNames, type Split } from "./split.ts";
@@ -17,17 +18,17 @@ export interface RowSpec {
   config: QuantConfig;
 }
 
-const bits = (w: number, a: number, methods: "none" | "all"): RowSpec => ({
+const bits = (w: number, a: number, methods: "none" | "all" | "best"): RowSpec => ({
   setting: `W${w}A${a}`,
   methods,
-  config: defaultQuantConfig({ wBits: w, aBits: a, methods: methods === "all" ? [...ALL_METHODS] : [] }),
+  config: methods === "best" ? withBestRecipe(defaultQuantConfig({ wBits: w, aBits: a })) : defaultQuantConfig({ wBits: w, aBits: a, methods: methods === "all" ? [...ALL_METHODS] : [] }),
 });
 
 /** The usual tools' int8 (common.ts); at W4A8 the same quantizer with 4-bit weight grids in INT8 containers. */
 const textbook = (w: number): RowSpec => ({ setting: `W${w}A8`, methods: "textbook", config: textbookConfig(w) });
 
-export const CLASSIFIER_ROWS: RowSpec[] = [bits(8, 8, "none"), bits(8, 8, "all"), bits(4, 8, "none"), bits(4, 8, "all"), bits(4, 4, "none"), bits(4, 4, "all"), textbook(8), textbook(4)];
-export const DETECTOR_ROWS: RowSpec[] = [bits(8, 8, "none"), bits(8, 8, "all"), textbook(8)];
+export const CLASSIFIER_ROWS: RowSpec[] = [bits(8, 8, "none"), bits(8, 8, "all"), bits(4, 8, "none"), bits(4, 8, "all"), bits(4, 8, "best"), bits(4, 4, "none"), bits(4, 4, "all"), textbook(8), textbook(4)];
+export const DETECTOR_ROWS: RowSpec[] = [bits(8, 8, "none"), bits(8, 8, "all"), bits(4, 8, "best"), textbook(8)];
 
 interface Classifier {
   name: string;

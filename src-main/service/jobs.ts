@@ -1,8 +1,9 @@
 // What a worker thread runs: one engine job, start to finish, with progress and cancellation.
 import path from "node:path";
 import type { AblationRow, DataPreview, JobRequest, JobResult } from "../../shared/engine-api.ts";
+import { methodCombinations } from "../../shared/ablation.ts";
 import { methodsName } from "../../shared/describe.ts";
-import { ALL_METHODS, type Method, type ModelSummary, type Progress } from "../../shared/types.ts";
+import type { ModelSummary, Progress, QuantConfig } from "../../shared/types.ts";
 import { DataError } from "../engine/data/errors.ts";
 import { describeLabels, previewImages, suggestInputSize } from "../engine/data/preview.ts";
 import { scanImages } from "../engine/data/scan.ts";
@@ -11,7 +12,7 @@ import { inspectModel } from "../engine/onnx/inspect.ts";
 import { inputStride, prepareModel, requireImageInput, requireRunnable } from "../engine/onnx/prepare.ts";
 import { checkQuantConfig } from "../engine/pipeline/config-check.ts";
 import { heldOutSplit } from "../engine/pipeline/data-notes.ts";
-import { calibrate, evaluateModel, evaluateQuantized, quantize, quantizeCalibrated, scanSource, withHeldOut } from "../engine/pipeline/quantize.ts";
+import { calibrate, evaluateModel, evaluateQuantized, quantize, quantizeCalibrated, scanSource, withHeldOut, type Calibrated } from "../engine/pipeline/quantize.ts";
 import { loadModel } from "../engine/onnx/model-io.ts";
 import { PassProgress } from "./pass-progress.ts";
 import { recommendPreprocess } from "./recommend-preprocess.ts";
@@ -35,14 +36,6 @@ export interface EngineOutput {
   result: EngineResult;
   /** the exported model of a quantize job */
   bytes?: Uint8Array;
-}
-
-/** Every subset of the chosen methods, smallest first: the paper's table rows. */
-export function methodCombinations(methods: readonly Method[]): Method[][] {
-  const chosen = ALL_METHODS.filter((m) => methods.includes(m));
-  const rows: Method[][] = [];
-  for (let mask = 0; mask < 1 << chosen.length; mask++) rows.push(chosen.filter((_, i) => mask & (1 << i)));
-  return rows.sort((a, b) => a.length - b.length);
 }
 
 /**
@@ -129,22 +122,30 @@ async function runJob(req: EngineRequest, ctx: JobContext): Promise<EngineOutput
     case "ablation": {
       checkQuantConfig(req.config);
       const evalSource = { dir: req.evalDir, labels: req.evalLabels };
-      const c = await calibrate(
-        await withHeldOut(
-          { model: req.model, calib: { dir: req.calibDir, limit: req.calibLimit }, preprocess: req.preprocess, config: req.config, signal: ctx.signal, onProgress: ctx.onProgress },
-          evalSource,
-        ),
-      );
-      const evalSet = (await heldOutSplit(c.calibSet, await scanSource(evalSource, "evaluation"))).set;
-      if (evalSet.files.length === 0) throw new DataError(`The evaluation folder ${evalSet.root} has no files left that calibration did not use, so the ablation cannot measure anything. Choose a separate evaluation folder, or limit the calibration images.`);
+      // calibration does not depend on the switches, except equalize, which changes the model it measures: one
+      // calibration each way (the same held-out split both times), both before the first combination
       const combos = methodCombinations(req.config.methods);
+      const calibrateWith = async (equalize: boolean): Promise<Calibrated> => {
+        const config: QuantConfig = { ...req.config, methods: req.config.methods.filter((m) => m !== "equalize" || equalize) };
+        const calib = { dir: req.calibDir, limit: req.calibLimit };
+        return calibrate(await withHeldOut({ model: req.model, calib, preprocess: req.preprocess, config, signal: ctx.signal, onProgress: ctx.onProgress }, evalSource));
+      };
+      const plain = await calibrateWith(false);
+      const equalized = combos.some((m) => m.includes("equalize")) ? await calibrateWith(true) : null;
+      const evalSet = (await heldOutSplit(plain.calibSet, await scanSource(evalSource, "evaluation"))).set;
+      if (evalSet.files.length === 0) throw new DataError(`The evaluation folder ${evalSet.root} has no files left that calibration did not use, so the ablation cannot measure anything. Choose a separate evaluation folder, or limit the calibration images.`);
       const rows: AblationRow[] = [];
       let fp32 = undefined;
       const progress = new PassProgress("ablation", combos.length, evalSet.files.length, ctx.onProgress);
       for (const [k, methods] of combos.entries()) {
         const message = `${k + 1} of ${combos.length}: ${methodsName(methods)}`;
         progress.update(k, 0, message);
-        const { bytes } = await quantizeCalibrated(c, { ...req.config, methods }, {});
+        const c = methods.includes("equalize") ? equalized! : plain;
+        // a reconstruction takes a while: its layers show in the combination's line, and cancelling stops it
+        const onReconstruct = (p: Progress) => {
+          if (p.stage === "reconstruct") progress.update(k, 0, `${message} (choosing the rounding, layer ${Math.min(p.done + 1, p.total)} of ${p.total})`);
+        };
+        const { bytes } = await quantizeCalibrated(c, { ...req.config, methods }, {}, onReconstruct, ctx.signal);
         const onProgress = (p: Progress) => progress.update(k, p.done, message);
         const r = await evaluateQuantized(c, bytes, evalSet, { preprocess: req.preprocess, layerErrors: false, signal: ctx.signal, onProgress }, fp32);
         fp32 = r.predictions.fp32;

@@ -1,6 +1,7 @@
 // Data shaping for the Compare charts, separate from Chart.js so the numbers behind each picture are tested.
 import type { AblationRow, LayerHistogram } from "../../shared/engine-api.ts";
-import type { LayerReport } from "../../shared/types.ts";
+import type { LayerReport, MixedPrecisionReport } from "../../shared/types.ts";
+import { bytes, percent, points } from "./format.ts";
 import { methodsName } from "../../shared/describe.ts";
 import { METHODS } from "./presets.ts";
 
@@ -142,4 +143,94 @@ export function sortAblation(rows: AblationTableRow[], by: AblationSort, dir: "a
     const c = typeof x === "string" ? x.localeCompare(y as string) : x - (y as number);
     return c === 0 ? a.order - b.order : sign * c;
   });
+}
+
+/**
+ * The candidate `--max-drop` returned: the chosen one, or when none met the target the one that came closest
+ * (the engine returns the first with the smallest drop).
+ */
+export function returnedCandidate(mp: MixedPrecisionReport): number {
+  if (mp.chosen !== null) return mp.chosen;
+  return mp.candidates.reduce((best, c, i) => (c.drop < mp.candidates[best].drop ? i : best), 0);
+}
+
+export interface SensitivityChartData {
+  /** layer names, most sensitive first: the order in which the search holds layers at 8 bits */
+  labels: string[];
+  /** the proxy split in two series, so the legend says which layers the returned model holds at 8 bits */
+  proxyLow: (number | null)[];
+  proxyEight: (number | null)[];
+  /** the drop measured with only that layer at low bits; null when no layer was measured */
+  measured: (number | null)[] | null;
+  /** layers the returned model holds at 8 bits */
+  kept: number;
+}
+
+export function sensitivityChart(mp: MixedPrecisionReport): SensitivityChartData {
+  const kept = new Set(mp.candidates[returnedCandidate(mp)]?.kept ?? []);
+  const s = mp.sensitivity;
+  return {
+    labels: s.map((x) => x.layer),
+    proxyLow: s.map((x) => (kept.has(x.layer) ? null : x.proxy)),
+    proxyEight: s.map((x) => (kept.has(x.layer) ? x.proxy : null)),
+    measured: s.some((x) => x.measuredDrop !== null) ? s.map((x) => x.measuredDrop) : null,
+    kept: s.filter((x) => kept.has(x.layer)).length,
+  };
+}
+
+export interface CurvePoint {
+  /** file size, percent of the FP32 file */
+  x: number;
+  /** higher is better: the top-1 change in points, or the percentage of FP32's predictions (detections) kept */
+  y: number;
+  layers8: number;
+  bytes: number;
+  averageBits: number;
+  drop: number;
+  meets: boolean;
+}
+
+export interface SizeAccuracyData {
+  /** every measured candidate, smallest file first */
+  points: CurvePoint[];
+  /** the returned candidate: index into points */
+  returned: number;
+  /** whether the returned candidate met the target (false: the closest one) */
+  met: boolean;
+  /** the target on the y axis */
+  target: number;
+  yLabel: string;
+  /** the returned candidate in words, for beside the chart */
+  words: string;
+}
+
+const Y_LABEL: Record<MixedPrecisionReport["metric"], string> = {
+  top1: "Top-1 change (points)",
+  agreement: "Same as FP32 (%)",
+  detection: "Detections kept (%)",
+};
+
+/** A measured drop on the chart's axis, where higher is better on every metric. */
+function yOf(metric: MixedPrecisionReport["metric"], drop: number): number {
+  // `0 - drop`, not `-drop`: a drop of 0 would read "-0" in a tick
+  return metric === "top1" ? 0 - drop : 100 - drop;
+}
+
+/** A candidate's accuracy in words, in the metric the search used. */
+export function candidateAccuracy(metric: MixedPrecisionReport["metric"], drop: number): string {
+  if (metric === "top1") return `${points(-drop)} points`;
+  return metric === "agreement" ? `${percent(100 - drop, 1)} same prediction as FP32` : `${percent(100 - drop, 1)} of FP32's detections found`;
+}
+
+export function sizeAccuracyCurve(mp: MixedPrecisionReport, fp32Bytes: number): SizeAccuracyData {
+  const order = mp.candidates.map((c, i) => ({ c, i })).sort((a, b) => a.c.bytes - b.c.bytes || a.c.layers8 - b.c.layers8);
+  const curve = order.map(({ c }) => ({ x: (100 * c.bytes) / fp32Bytes, y: yOf(mp.metric, c.drop), layers8: c.layers8, bytes: c.bytes, averageBits: c.averageBits, drop: c.drop, meets: c.meets }));
+  const at = returnedCandidate(mp);
+  const returned = order.findIndex((o) => o.i === at);
+  const r = mp.candidates[at];
+  const layers = mp.sensitivity.length;
+  const what = `${r.layers8} of ${layers} layer${layers === 1 ? "" : "s"} at 8 bits, ${bytes(r.bytes)}, ${candidateAccuracy(mp.metric, r.drop)}`;
+  const target = mp.metric === "top1" ? `${mp.maxDrop}-point target` : `target of ${mp.maxDrop} points`;
+  const words = mp.chosen !== null ? `Chosen: ${what}.` : `None of the ${mp.candidates.length} candidates met the ${target}. Closest, and returned: ${what}.`;
+  return { points: curve, returned, met: mp.chosen !== null, target: yOf(mp.metric, mp.maxDrop), yLabel: Y_LABEL[mp.metric], words };
 }

@@ -89,7 +89,9 @@ export function planStages(req: JobRequest, ctx: PlanContext): Planned[] {
     }
     case "ablation": {
       const passes = ctx.passes ?? 1;
-      return [stats, { stage: "ablation", label: `Measuring ${passes} method combinations at ${ctx.bits} on ${images(ctx.evalImages)}`, units: passes * ctx.evalImages }];
+      // with equalization among the switches, a second calibration on the equalized model comes before the combinations
+      const equalize: Planned[] = req.config.methods.includes("equalize") ? [{ stage: "equalize", label: `Equalizing neighbouring layers on ${images(ctx.calibImages)}, then collecting statistics again`, units: ctx.calibImages }] : [];
+      return [stats, ...equalize, { stage: "ablation", label: `Measuring ${passes} method combinations at ${ctx.bits} on ${images(ctx.evalImages)}`, units: passes * ctx.evalImages }];
     }
     case "quantize": {
       const methods = ctx.config?.methods ?? [];

@@ -1,10 +1,11 @@
 // The app's state, shared by the six screens. One job runs at a time; its events arrive through the
 // transport and are matched to it by id (events that arrive before startJob returns are held briefly).
+import { methodCombinations } from "../../shared/ablation.ts";
 import type { AblationRow, DataPreview, JobEvent, JobRequest, JobResult, LayerHistogram, PreprocessTrial } from "../../shared/engine-api.ts";
 import { preprocessCandidates, preprocessKey } from "../../shared/describe.ts";
 import { RECOMMEND_SAMPLE } from "../../shared/defaults.ts";
 import { classOutputName } from "../../shared/outputs.ts";
-import { ALL_METHODS, type Accuracy, type ModelSummary, type PreprocessConfig, type QuantConfig, type QuantReport } from "../../shared/types.ts";
+import type { Accuracy, ModelSummary, PreprocessConfig, QuantConfig, QuantReport } from "../../shared/types.ts";
 import { configKey, DEFAULT_GOAL, type Goal } from "./next-steps.ts";
 import { defaultConfig, defaultPreprocess } from "./presets.ts";
 import { applyProgress, finishRows, initialRows, overall, planStages, type StageRow } from "./progress.ts";
@@ -340,8 +341,7 @@ export class AppState {
     const limit = this.calibLimit ? { calibLimit: this.calibLimit } : {};
     const common = { model: this.model.path, calibDir: this.calib.dir, preprocess: $state.snapshot(this.preprocess), config, ...limit };
     if (this.runMode === "ablation" && this.evalData.dir) {
-      // the ablation combines the paper's four methods only (methodCombinations in the engine)
-      const passes = 2 ** config.methods.filter((m) => (ALL_METHODS as readonly string[]).includes(m)).length;
+      const passes = methodCombinations(config.methods).length;
       await this.#start({ kind: "ablation", ...common, evalDir: this.evalData.dir }, `Ablation at W${config.wBits}A${config.aBits}`, this.#planContext({ passes }));
     } else {
       await this.#start({ kind: "quantize", ...common, evalDir: this.evalReady ? this.evalData.dir : null }, this.settingsName, this.#planContext());

@@ -432,6 +432,72 @@ describe("ResNet-20 on CIFAR-10 (class folders)", { skip }, () => {
     assert.match(await seen(page, "run-chips"), new RegExp(`W4A4 · ${name.replace(/[+.]/g, "\\$&")}`));
   });
 
+  test("Accuracy target: the smallest model that meets it, each layer's sensitivity and the size-accuracy curve, the returned point named", async () => {
+    const t0 = Date.now();
+    await page.getByTestId("nav-methods").click();
+    // a target this W4A4 run is not likely to meet with every weight at 4 bits: the search has to measure candidates
+    await page.getByTestId("goal-drop").fill("0.5");
+    await page.getByTestId("goal-drop").press("Tab");
+    await page.getByTestId("max-drop").check();
+    await page.getByTestId("to-run").click();
+    await runAndWatch(page, () => page.getByTestId("start-run").click());
+    console.log(`the --max-drop 0.5 run took ${((Date.now() - t0) / 1000).toFixed(0)} s`);
+    await page.getByTestId("to-compare").click();
+    await page.getByTestId("mixed-precision").waitFor();
+    for (const id of ["chart-sensitivity", "chart-size-accuracy"]) assert.ok(await page.locator(`[data-testid="${id}"] canvas`).isVisible(), id);
+    assert.match((await page.getByTestId("chart-size-accuracy").getAttribute("aria-label")) ?? "", /File size against accuracy of the \d+ candidates measured/);
+
+    const words = await seen(page, "mp-chosen");
+    const m = /^(?:Chosen|None of the (\d+) candidates met the 0\.5-point target\. Closest, and returned): (\d+) of 18 layers at 8 bits, ([\d.]+ [KM]B), ([+−]?[\d.]+) points\.$/.exec(words);
+    assert.ok(m, words);
+    const [, none, kept, size, change] = m;
+    const signed = (t: string) => Number(t.replace("−", "-"));
+    // the point named in words is the row marked in the candidates' table, and the run Compare shows
+    const rows = page.locator('[data-testid="mp-candidates"] tbody tr');
+    const count = await rows.count();
+    const marked = page.locator('[data-testid="mp-candidates"] tbody tr.returned td');
+    const cells = await marked.allInnerTexts();
+    assert.equal(cells[0], `${kept} of 18`);
+    assert.equal(cells[2].split(" (")[0], size);
+    assert.equal(cells[3], change);
+    assert.equal(cells[4], none ? "Closest" : "Chosen");
+    const changes = (await page.locator('[data-testid="mp-candidates"] tbody tr td:nth-child(4)').allInnerTexts()).map(signed);
+    const shareOf = (t: string) => Number(/\(([\d.]+)%\)/.exec(t)?.[1]);
+    const shares = (await page.locator('[data-testid="mp-candidates"] tbody tr td:nth-child(3)').allInnerTexts()).map(shareOf);
+    const meets = (await page.locator('[data-testid="mp-candidates"] tbody tr td:nth-child(5)').allInnerTexts()).map((t) => t === "Chosen" || t === "meets it");
+    assert.ok(count >= 1);
+    assert.deepEqual(shares, [...shares].sort((a, b) => a - b), "smallest file first");
+    if (none) {
+      assert.equal(Number(none), count);
+      assert.ok(count >= 2, "the search measured everything at 8 bits too");
+      assert.ok(!meets.some(Boolean), "no candidate is said to meet the target");
+      assert.equal(signed(change), Math.max(...changes), "the closest is returned");
+    } else {
+      assert.ok(signed(change) >= -0.5, `the chosen candidate meets the target: ${change}`);
+      // the smallest that meets it: no smaller candidate met the target
+      const chosenShare = shareOf(cells[2]);
+      shares.forEach((x, i) => assert.ok(!meets[i] || x >= chosenShare, `a smaller candidate met the target: ${x}%`));
+    }
+    const fp32 = percentOf(await seen(page, "cmp-fp32-top1"));
+    const q = percentOf(await seen(page, "cmp-q-top1"));
+    // each shown to two decimals: the difference of the rounded values is within 0.015 of the rounded change
+    assert.ok(Math.abs(q - fp32 - signed(change)) < 0.0151, `Compare shows ${q} against ${fp32}, the curve ${change}`);
+    assert.equal(await seen(page, "cmp-q-bytes"), size);
+    // the sensitivity bars: the 18 low-bit layers, the returned model's 8-bit ones named in its table
+    await page.locator('[data-testid="mixed-precision"] details summary').click();
+    const held = await page.locator('[data-testid="mp-sensitivity-table"] tbody tr td:nth-child(5)').allInnerTexts();
+    assert.equal(held.length, 18);
+    assert.equal(held.filter((h) => h === "8").length, Number(kept));
+    assert.ok(held.every((h) => h === "8" || h === "4"), held.join(" "));
+    assert.deepEqual(held, [...held].sort((a, b) => Number(b) - Number(a)), "the most sensitive layers are the ones held at 8 bits");
+    await screenshots(page, S("05-compare-max-drop"));
+    // the rest of the journey runs without a target
+    await page.getByTestId("nav-methods").click();
+    await page.getByTestId("max-drop").uncheck();
+    await page.getByTestId("goal-drop").fill("2");
+    await page.getByTestId("goal-drop").press("Tab");
+  });
+
   test("Where will this model run: onnxruntime and the 4-bit NPU picked before the run; Export shows the integer count, the self-check and this machine's time", async () => {
     const t0 = Date.now();
     await page.getByTestId("nav-methods").click();

@@ -8,6 +8,7 @@ import { hashImageSet } from "../../src-main/engine/data/hash.ts";
 import { batches, type Batch, type BatchOptions } from "../../src-main/engine/data/loader.ts";
 import { previewImages } from "../../src-main/engine/data/preview.ts";
 import { scanImages } from "../../src-main/engine/data/scan.ts";
+import { startProbe, type Probe } from "../helpers/deadline.ts";
 import { fixtures, put, solidPng, tempDir } from "./data-fixtures.ts";
 
 const opts = (o: Partial<BatchOptions> = {}): BatchOptions => ({
@@ -101,17 +102,23 @@ test("abort stops a run promptly, before or between batches", async () => {
   const first = await it.next();
   assert.equal(first.done, false);
   ctl.abort();
-  const started = performance.now();
+  // by timer order, not the clock (test/helpers/deadline.ts): the answer comes before a timer started with the abort
+  const soon = startProbe(500);
   await assert.rejects(it.next(), { name: "AbortError" });
-  assert.ok(performance.now() - started < 500, "abort is not delayed by the remaining 9,936 images");
+  assert.ok(!soon.fired(), "abort is not delayed by the remaining 9,936 images");
+  soon.stop();
 
   // mid-batch: the pending decode is not waited for
   const mid = new AbortController();
   const pending = batches(set, opts({ ...spec, batchSize: 5000, signal: mid.signal })).next();
-  setTimeout(() => mid.abort(), 20);
-  const t0 = performance.now();
+  const partWay: { probe?: Probe } = {};
+  setTimeout(() => {
+    mid.abort();
+    partWay.probe = startProbe(1000);
+  }, 20);
   await assert.rejects(pending, { name: "AbortError" });
-  assert.ok(performance.now() - t0 < 1000, "a 5,000-image batch is abandoned part way");
+  assert.ok(partWay.probe && !partWay.probe.fired(), "a 5,000-image batch is abandoned part way");
+  partWay.probe.stop();
 
   // breaking out of the loop early is clean too
   for await (const b of batches(set, opts(spec))) {

@@ -1,7 +1,19 @@
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
 import { test } from "node:test";
-import type { LayerReport } from "../../shared/types.ts";
-import { ablationBars, ablationTable, histogramChart, shortLayerName, sortAblation, sqnrChart } from "../../src-renderer/lib/charts.ts";
+import type { LayerReport, MixedPrecisionReport } from "../../shared/types.ts";
+import {
+  ablationBars,
+  ablationTable,
+  candidateAccuracy,
+  histogramChart,
+  returnedCandidate,
+  sensitivityChart,
+  shortLayerName,
+  sizeAccuracyCurve,
+  sortAblation,
+  sqnrChart,
+} from "../../src-renderer/lib/charts.ts";
 
 const L = (name: string, sqnrDb: number | null) => ({ name, sqnrDb }) as LayerReport;
 
@@ -109,4 +121,81 @@ test("layer names are shortened for chart axes without losing what tells them ap
   assert.equal(shortLayerName("/linear/Gemm"), "linear");
   assert.equal(shortLayerName("features.0.weight_conv"), "features.0.weight_conv");
   assert.equal(shortLayerName("/Conv"), "Conv");
+});
+
+/** The mixed-precision part of a real `--max-drop` report on ResNet-20 (the command is in the file). */
+function fixture(name: string): { size: { fp32Bytes: number }; mixedPrecision: MixedPrecisionReport } {
+  return JSON.parse(readFileSync(new URL(`../fixtures/mixed-precision/${name}`, import.meta.url), "utf8"));
+}
+
+test("size-accuracy curve of a real --max-drop search: candidates by size, the chosen one marked and named", () => {
+  const r = fixture("resnet20-w2a8-best-max-drop-1.json");
+  const mp = r.mixedPrecision;
+  const d = sizeAccuracyCurve(mp, r.size.fp32Bytes);
+  // measured in bisection order (0, all 18, 9, 4, 6, 5), drawn smallest file first
+  assert.deepEqual(
+    d.points.map((p) => p.layers8),
+    [0, 4, 5, 6, 9, 18],
+  );
+  assert.deepEqual(
+    d.points.map((p) => p.y),
+    [-3.5, -3.5, -3, -0.5, -0.5, 0],
+  );
+  assert.ok(Math.abs(d.points[0].x - (100 * 170879) / 1087981) < 1e-9);
+  assert.equal(d.points[d.returned].layers8, 6);
+  assert.equal(d.points[d.returned].bytes, 219375);
+  assert.equal(d.met, true);
+  assert.equal(d.target, -1);
+  assert.equal(d.yLabel, "Top-1 change (points)");
+  assert.equal(d.words, "Chosen: 6 of 18 layers at 8 bits, 214 KB, −0.50 points.");
+});
+
+test("sensitivity chart of the same search: most sensitive first, the layers the chosen model holds at 8 bits apart", () => {
+  const mp = fixture("resnet20-w2a8-best-max-drop-1.json").mixedPrecision;
+  const d = sensitivityChart(mp);
+  assert.equal(d.labels.length, 18);
+  assert.equal(d.labels[0], mp.sensitivity[0].layer);
+  assert.equal(d.kept, 6);
+  // the search promotes the most sensitive first: the first six bars are the 8-bit ones
+  assert.deepEqual(
+    d.proxyEight.map((v) => v !== null),
+    d.labels.map((_, i) => i < 6),
+  );
+  assert.deepEqual(
+    d.proxyLow.map((v) => v !== null),
+    d.labels.map((_, i) => i >= 6),
+  );
+  assert.equal(d.proxyEight[0], mp.sensitivity[0].proxy);
+  const proxy = d.labels.map((_, i) => d.proxyEight[i] ?? d.proxyLow[i]!);
+  assert.ok(proxy.every((v, i) => i === 0 || v <= proxy[i - 1]), "sorted by the proxy");
+  assert.equal(d.measured, null, "this search measured no single-layer drop");
+  const measured = sensitivityChart({ ...mp, sensitivity: mp.sensitivity.map((s, i) => ({ ...s, measuredDrop: i === 0 ? 2.5 : null })) });
+  assert.deepEqual(measured.measured?.slice(0, 2), [2.5, null]);
+});
+
+test("when no candidate met the target, the closest is the one returned and the words say so", () => {
+  const r = fixture("resnet20-w3a3-none-max-drop-0.json");
+  const mp = r.mixedPrecision;
+  assert.equal(mp.chosen, null);
+  assert.equal(returnedCandidate(mp), 1);
+  const d = sizeAccuracyCurve(mp, r.size.fp32Bytes);
+  assert.equal(d.met, false);
+  assert.equal(d.points[d.returned].layers8, 18);
+  assert.equal(d.words, "None of the 2 candidates met the 0-point target. Closest, and returned: 18 of 18 layers at 8 bits, 298 KB, −0.50 points.");
+  assert.equal(sensitivityChart(mp).kept, 18);
+  assert.ok(sensitivityChart(mp).proxyLow.every((v) => v === null));
+});
+
+test("without labels the curve reads agreement with FP32 (higher is better), and the target line sits at 100 − P", () => {
+  const mp = fixture("resnet20-w2a8-best-max-drop-1.json").mixedPrecision;
+  const d = sizeAccuracyCurve({ ...mp, metric: "agreement" }, 1087981);
+  assert.equal(d.target, 99);
+  assert.deepEqual(
+    d.points.map((p) => p.y),
+    [96.5, 96.5, 97, 99.5, 99.5, 100],
+  );
+  assert.equal(d.yLabel, "Same as FP32 (%)");
+  assert.equal(d.words, "Chosen: 6 of 18 layers at 8 bits, 214 KB, 99.5% same prediction as FP32.");
+  assert.equal(candidateAccuracy("detection", 2), "98.0% of FP32's detections found");
+  assert.equal(candidateAccuracy("top1", -1), "+1.00 points");
 });

@@ -38,6 +38,15 @@ test("stages are named for the run: its bits, its images, the per-layer pass as 
       ["ablation", 2400],
     ],
   );
+  const equalizing = defaultQuantConfig({ methods: ["weight-clip", "equalize"] });
+  assert.deepEqual(
+    planStages({ kind: "ablation", model: "/m", calibDir: "/c", evalDir: "/e", preprocess: { preset: "imagenet" }, config: equalizing }, { ...ctx, passes: 4 }).map((p) => [p.stage, p.units]),
+    [
+      ["statistics", 100],
+      ["equalize", 100],
+      ["ablation", 600],
+    ],
+  );
   assert.match(planStages({ kind: "recommend-preprocess", model: "/m", evalDir: "/e", preprocess: { preset: "imagenet" } }, { ...ctx, passes: 10, sample: 200 })[0].label, /Trying 10 preprocessing settings on 200 labelled images/);
 });
 
