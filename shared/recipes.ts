@@ -14,16 +14,16 @@ export interface Recipe {
 export function bestRecipe(wBits: number, aBits: number, target: TargetId = "exact"): Recipe {
   void wBits;
   if (target !== "exact") {
-    // The integer layouts hold neither the reconstruct stage's rounding nor its folded biases yet, and quantize
-    // activations at 8 bits per tensor from their true range (no baseline calibrator applies). ort keeps any
-    // grid of up to 8 bits in its INT8 containers, so bit allocation across weight channels costs it nothing;
-    // int4-npu has one container per layer. Measured: docs/BENCHMARKS.md, "Best accuracy on the integer targets".
-    const methods: Method[] = target === "ort" ? ["weight-clip", "bitalloc-w", "biascorr"] : ["weight-clip", "biascorr"];
+    // The integer layouts run the reconstruct stage on their own network (per-tensor 8-bit activations at the
+    // operators' inputs, symmetric weight grids), so the exact recipe's rounding and bias folding carry over; their
+    // activations are 8-bit per tensor from the true range (no baseline calibrator applies). Weight bit allocation
+    // was no better on ort (MobileNet W4A8 72.2 with it, 73.5 without) and int4-npu cannot hold it. Measured:
+    // docs/BENCHMARKS.md, "Best accuracy on the integer targets".
     return {
-      methods,
+      methods: ["weight-clip", "reconstruct", "bias-fold"],
       baseline: "minmax",
       reconstruct: { inputs: "quantized", floatTarget: true, actOrder: false },
-      why: `--target ${target}: weight clipping${target === "ort" ? ", weight bit allocation" : ""} and the paper's bias correction (stored in the INT32 bias); reconstruct and bias-fold work with the exact target only so far`,
+      why: `--target ${target}: weight clipping, rounding reconstruction on the quantized network's inputs as the ${target} file computes them, bias folding into the INT32 bias`,
     };
   }
   if (aBits <= 4) {

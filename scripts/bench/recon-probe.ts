@@ -119,6 +119,7 @@ const progressLine = (p: { done: number; total: number; etaSeconds: number | nul
   lastProgress = now;
   console.log(`    reconstruct ${p.done}/${p.total} ${p.message ?? ""}, ${p.etaSeconds === null ? "?" : Math.round(p.etaSeconds)} s left`);
 };
+const weightShapes = new Map([...c.weights].map(([k, w]) => [k, w.shape]));
 for (const v of variants) {
   const keep: QuantConfig["keep"] = {};
   if (v.dw8) for (const l of layers) if (l.kind === "depthwise") keep[l.name] = "8";
@@ -130,14 +131,15 @@ for (const v of variants) {
   let pass = 0;
   let solve = 0;
   if (v.recon) {
-    const r = await reconstruct({ prepared: c.prepared, feeder: c.feeder, calibSet: c.calibSet, batching: c.batching, weights: c.weights, plans, activationRanks, options: v.recon, onProgress: progressLine });
+    const network = (m: typeof model, sofar: LayerPlan[]) => exportQuantizedModel({ model: m, plans: sofar, weightShapes, activationRanks, metadata: {} }).model;
+    const r = await reconstruct({ prepared: c.prepared, feeder: c.feeder, calibSet: c.calibSet, batching: c.batching, weights: c.weights, plans, network, options: v.recon, onProgress: progressLine });
     plans = r.plans;
     model = r.model;
     pass = r.passSeconds;
     solve = r.solveSeconds;
   }
   t = performance.now();
-  const exported = exportQuantizedModel({ model, plans, weightShapes: new Map([...c.weights].map(([k, w]) => [k, w.shape])), activationRanks, metadata: {} });
+  const exported = exportQuantizedModel({ model, plans, weightShapes, activationRanks, metadata: {} });
   const bytes = encodeModel(exported.model);
   const exportSeconds = (performance.now() - t) / 1000;
   t = performance.now();

@@ -45,8 +45,8 @@ quantize options:
                          bias-fold     each channel's mean output error folded into its float bias
                        best at 8-bit activations: weight-clip, reconstruct, bias-fold, MSE activation ranges;
                        best at 4-bit activations or fewer: aciq, bitalloc-a, weight-clip, reconstruct, bias-fold
-                       best with --target ort: weight-clip, bitalloc-w, biascorr; with int4-npu: weight-clip,
-                       biascorr (reconstruct and bias-fold work with --target exact only so far)
+                       best with --target ort or int4-npu: weight-clip, reconstruct, bias-fold (fitted on the
+                       network as that target's file computes it; the folded biases are its INT32 biases)
   --max-drop P         automatic mixed precision: the smallest model (fewest layers' weights at 8 bits)
                        whose measured drop on the --eval images is at most P points (top-1, or FP32
                        agreement without labels); the report holds the per-layer sensitivity and the
@@ -79,7 +79,7 @@ quantize options:
                        With ort and int4-npu, --activations and --a-bits below 8 do not apply
                        (activations are 8-bit per tensor), and bias correction is stored in the bias:
                        the expected shift of each output channel from the stored weights' error, each
-                       weight's error times its input channel's calibration mean
+                       weight's error times its input channel's calibration mean.
   --report FILE        also write a JSON report (configuration, input hashes, accuracy, per layer)
   --json               print the JSON report on stdout instead of the summary
 

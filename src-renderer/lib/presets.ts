@@ -68,7 +68,7 @@ export const METHOD_PRESETS: { id: Exclude<MethodsPreset, "custom">; label: stri
 export function methodsPresetWhy(preset: MethodsPreset, target: TargetId): string {
   if (target === "exact" || preset === "custom") return METHOD_PRESETS.find((p) => p.id === preset)?.why ?? "Your own choice of the switches below.";
   if (preset === "best") {
-    return `For this target: weight clipping${target === "ort" ? ", weight bit allocation (free here: every weight sits in an 8-bit container)" : ""} and the paper's bias correction, stored in the file's 32-bit biases. Rounding reconstruction and bias folding, which the exact simulation's recipe adds, work with the exact simulation only so far.`;
+    return "For this target: weight clipping, rounding reconstruction fitted on the network as this target's file computes it (8-bit activations per tensor), and bias folding into the file's 32-bit biases. Slower than the paper's methods.";
   }
   return `The four methods of Banner, Nahshan and Soudry (NeurIPS 2019), as this target can hold them: activations keep one 8-bit range per tensor, so activation bit allocation is off and clipping leaves their full range${target === "int4-npu" ? ", and so is weight bit allocation (one 4-bit container per layer)" : ""}; bias correction goes into the file's 32-bit biases.`;
 }

@@ -1,10 +1,9 @@
 // "Where will this model run?": the export target as the app asks and shows it. Choosing a target changes
-// what the methods can do (integer targets read 8-bit per-tensor activations; rounding reconstruction,
-// bias folding and the mixed-precision search work with the exact file only so far), so a choice is
-// applied to the settings here, with each change said in words. The facts a run's report holds about its
+// what the methods can do (integer targets read 8-bit per-tensor activations), so a choice is applied to
+// the settings here, with each change said in words. The facts a run's report holds about its
 // target (what onnxruntime runs as integers, the self-check, the measured time) are put in words here too.
 import type { TargetId } from "../../shared/targets.ts";
-import type { LatencyReport, Method, QuantConfig, QuantReport, SelfCheckReport } from "../../shared/types.ts";
+import type { LatencyReport, QuantConfig, QuantReport, SelfCheckReport } from "../../shared/types.ts";
 import { count, ratio } from "./format.ts";
 import { verdictOf, type Goal } from "./next-steps.ts";
 import { methodsPresetOf, withMethodsPreset } from "./presets.ts";
@@ -19,24 +18,10 @@ export const targetOf = (c: Pick<QuantConfig, "target"> | { target?: TargetId })
 
 export const isInteger = (t: TargetId): boolean => t !== "exact";
 
-/** Methods the integer targets cannot run yet (the engine stops with a message when asked). */
-export const EXACT_ONLY_METHODS: readonly Method[] = ["reconstruct", "bias-fold"];
-
-/** Why a method cannot be chosen for this target, or null when it can. */
-export function methodUnavailable(target: TargetId, m: Method): string | null {
-  if (!isInteger(target) || !EXACT_ONLY_METHODS.includes(m)) return null;
-  return `Works with the exact simulation only so far: the ${TARGET_SHORT[target].replace(/^for (a )?/, "")} file cannot hold it yet.`;
-}
-
 /** Why these activation bits cannot be chosen for this target, or null when they can. */
 export function bitsUnavailable(target: TargetId, aBits: number): string | null {
   if (!isInteger(target) || aBits === 8) return null;
   return "This target's integer kernels read 8-bit activations: choose the exact simulation for fewer.";
-}
-
-/** Why the search for the smallest model that meets the goal cannot run for this target, or null. */
-export function maxDropUnavailable(target: TargetId): string | null {
-  return isInteger(target) ? "Works with the exact simulation only so far." : null;
 }
 
 /**
@@ -47,20 +32,9 @@ export function withTarget(c: QuantConfig, target: TargetId): { config: QuantCon
   const best = methodsPresetOf(c) === "best";
   let next: QuantConfig = { ...c, target, methods: [...c.methods] };
   const changes: string[] = [];
-  if (isInteger(target)) {
-    if (next.aBits !== 8) {
-      changes.push(`Activations are now 8 bits (were ${next.aBits}): this target's integer kernels read 8-bit activations. Fewer bits are for the exact simulation.`);
-      next.aBits = 8;
-    }
-    if (next.maxDrop !== undefined && next.maxDrop !== null) {
-      changes.push("The search for the smallest model that meets your goal is off: it works with the exact simulation only so far.");
-      next.maxDrop = null;
-    }
-    const dropped = best ? [] : next.methods.filter((m) => EXACT_ONLY_METHODS.includes(m));
-    if (dropped.length) {
-      changes.push(`${dropped.length === 2 ? "Rounding reconstruction and bias folding are" : dropped[0] === "reconstruct" ? "Rounding reconstruction is" : "Bias folding is"} off: ${dropped.length === 2 ? "they work" : "it works"} with the exact simulation only so far.`);
-      next.methods = next.methods.filter((m) => !EXACT_ONLY_METHODS.includes(m));
-    }
+  if (isInteger(target) && next.aBits !== 8) {
+    changes.push(`Activations are now 8 bits (were ${next.aBits}): this target's integer kernels read 8-bit activations. Fewer bits are for the exact simulation.`);
+    next.aBits = 8;
   }
   if (best) next = withMethodsPreset(next, "best");
   return { config: next, changes };
@@ -68,16 +42,8 @@ export function withTarget(c: QuantConfig, target: TargetId): { config: QuantCon
 
 /** Settings the target cannot run (a config made before it was chosen, or edited by hand), in words; empty when runnable. */
 export function targetConflicts(c: QuantConfig): string[] {
-  const t = targetOf(c);
-  const out: string[] = [];
-  const bits = bitsUnavailable(t, c.aBits);
-  if (bits) out.push(`${c.aBits}-bit activations: ${bits}`);
-  for (const m of c.methods) {
-    const why = methodUnavailable(t, m);
-    if (why) out.push(`${m === "reconstruct" ? "Rounding reconstruction" : "Bias folding"}: ${why}`);
-  }
-  if (c.maxDrop !== undefined && c.maxDrop !== null && maxDropUnavailable(t)) out.push(`The smallest-model search: ${maxDropUnavailable(t)}`);
-  return out;
+  const bits = bitsUnavailable(targetOf(c), c.aBits);
+  return bits ? [`${c.aBits}-bit activations: ${bits}`] : [];
 }
 
 const plural = (n: number, one: string, many = `${one}s`) => `${count(n)} ${n === 1 ? one : many}`;

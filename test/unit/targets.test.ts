@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import path from "node:path";
 import { describe, test } from "node:test";
 import { clone, fromBinary } from "@bufbuild/protobuf";
-import { ModelProtoSchema, TensorProto_DataType as DT, type ModelProto } from "onnx-buf";
+import { ModelProtoSchema } from "onnx-buf";
 import { defaultQuantConfig } from "../../shared/defaults.ts";
 import type { Method, PreprocessConfig } from "../../shared/types.ts";
 import type { TargetId } from "../../shared/targets.ts";
@@ -15,6 +15,7 @@ import { prepareModel } from "../../src-main/engine/onnx/prepare.ts";
 import { float32Tensor, int32Tensor, tensorToFloat32 } from "../../src-main/engine/onnx/tensor.ts";
 import { expectedBiasShift, planWeights, type PlanLayer } from "../../src-main/engine/pipeline/plan.ts";
 import { openFeeder, quantize, scanSource } from "../../src-main/engine/pipeline/quantize.ts";
+import { assertNpuUnits } from "./target-structure.ts";
 
 const fixtures = path.resolve(import.meta.dirname, "../../../shared/fixtures");
 const MODELS: { file: string; images: string; preset: PreprocessConfig["preset"] }[] = [
@@ -44,8 +45,6 @@ function assertClose(got: number, want: number) {
   assert.ok(Math.abs(got - want) <= 1e-6 + 1e-6 * Math.abs(want), `${got} vs ${want}`);
 }
 
-const producers = (model: ModelProto) => new Map(model.graph!.node.flatMap((n) => n.output.map((o) => [o, n] as const)));
-
 describe("ort target: onnxruntime runs every quantized layer as an integer kernel", () => {
   for (const m of MODELS) {
     test(m.file, { timeout: 300_000 }, async () => {
@@ -64,30 +63,7 @@ describe("int4-npu target: every quantized layer a DQ → op → Q unit, symmetr
   for (const m of MODELS) {
     test(m.file, { timeout: 300_000 }, async () => {
       const { report, bytes } = await exportFor(m, "int4-npu", 4);
-      const model = fromBinary(ModelProtoSchema, bytes);
-      assert.equal(model.opsetImport.find((o) => !o.domain)?.version, 21n);
-      const made = producers(model);
-      const inits = new Map(model.graph!.initializer.map((t) => [t.name, t]));
-      const readers = (t: string) => model.graph!.node.filter((n) => n.input.includes(t));
-      for (const layer of report.layers) {
-        const n = model.graph!.node.find((x) => x.name === layer.name)!;
-        assert.ok(n, layer.name);
-        for (const [i, input] of n.input.entries()) {
-          if (!input) continue;
-          const dq = made.get(input);
-          assert.equal(dq?.opType, "DequantizeLinear", `${layer.name} input ${i} is not dequantized`);
-          const q = inits.get(dq!.input[0]);
-          if (i === 1) {
-            assert.equal(q?.dataType, layer.precision === "low" ? DT.INT4 : DT.INT8, `${layer.name} weight container`);
-            const zp = inits.get(dq!.input[2])!;
-            assert.ok(zp.rawData.every((b) => b === 0) && zp.int32Data.every((z) => z === 0), `${layer.name} weight zero point`);
-          }
-          if (i === 2) assert.equal(q?.dataType, DT.INT32, `${layer.name} bias`);
-          if (i === 0) assert.equal(inits.get(made.get(dq!.input[0])?.input[2] ?? "")?.dataType, DT.UINT8, `${layer.name} activation`);
-        }
-        const out = readers(n.output[0]);
-        assert.ok(out.length > 0 && out.every((r) => r.opType === "QuantizeLinear"), `${layer.name} output is not quantized`);
-      }
+      assertNpuUnits(bytes, report.layers);
     });
   }
 });
@@ -201,23 +177,3 @@ describe("bias correction on the integer targets: the expected effect of the sto
   });
 });
 
-describe("a config an integer target cannot finish is refused before calibration", () => {
-  // the calibration folder does not exist: only a refusal that comes first can win
-  const request = (target: TargetId, methods: Method[], maxDrop?: number) => ({
-    model: path.join(fixtures, "models", MODELS[0].file),
-    calib: { dir: path.join(fixtures, "no-such-folder") },
-    eval: null,
-    preprocess: { preset: "imagenet" as const },
-    config: { ...defaultQuantConfig({ wBits: 4, aBits: 8, methods, target }), ...(maxDrop === undefined ? {} : { maxDrop }) },
-  });
-  for (const target of ["ort", "int4-npu"] as const) {
-    test(`${target}: reconstruct, bias-fold, --max-drop`, async () => {
-      await assert.rejects(quantize(request(target, ["biascorr", "reconstruct"])), /method "reconstruct" works with the exact target only so far; choose --target exact/);
-      await assert.rejects(quantize(request(target, ["bias-fold", "reconstruct"])), /methods "bias-fold" and "reconstruct" work with the exact target only/);
-      await assert.rejects(quantize(request(target, ["biascorr"], 1)), /--max-drop works with the exact target only so far/);
-    });
-  }
-  test("exact takes them, and goes on to the calibration folder", async () => {
-    await assert.rejects(quantize(request("exact", ["reconstruct", "bias-fold"], 1)), (e: Error) => !/exact target only/.test(e.message) && /no-such-folder/.test(e.message));
-  });
-});

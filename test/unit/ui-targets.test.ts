@@ -54,13 +54,11 @@ test("choosing onnxruntime: 8-bit activations, Best accuracy becomes the target'
   assert.equal(config.aBits, 8);
   assert.equal(config.wBits, 4);
   assert.deepEqual([...config.methods].sort(), [...bestRecipe(4, 8, "ort").methods].sort());
-  assert.ok(!config.methods.includes("reconstruct") && !config.methods.includes("bias-fold"), config.methods.join());
   assert.equal(methodsPresetOf(config), "best", "still Best accuracy, for this target");
   assert.deepEqual(targetConflicts(config), [], "the adapted settings run");
   assert.equal(changes.length, 1);
   assert.match(changes[0], /Activations are now 8 bits \(were 4\)/);
-  assert.match(methodsPresetWhy("best", "ort"), /weight clipping, weight bit allocation .* bias correction, stored in the file's 32-bit biases/);
-  assert.match(methodsPresetWhy("best", "ort"), /exact simulation only so far/);
+  assert.match(methodsPresetWhy("best", "ort"), /weight clipping, rounding reconstruction .* bias folding into the file's 32-bit biases/);
   // the 4-bit NPU holds one container per layer: no weight bit allocation in its recipe
   const npu = withTarget(c, "int4-npu").config;
   assert.ok(!npu.methods.includes("bitalloc-w"));
@@ -72,14 +70,12 @@ test("choosing onnxruntime: 8-bit activations, Best accuracy becomes the target'
   assert.equal(back.baseline, bestRecipe(4, 8).baseline);
 });
 
-test("a custom choice keeps what the target can run and drops what it cannot, in words", () => {
+test("a custom choice is kept whole on an integer target: every method and the smallest-model search run there", () => {
   const c = defaultQuantConfig({ wBits: 4, aBits: 8, methods: ["aciq", "weight-clip", "reconstruct", "bias-fold"], maxDrop: 1 });
   const { config, changes } = withTarget(c, "int4-npu");
-  assert.deepEqual(config.methods, ["aciq", "weight-clip"]);
-  assert.equal(config.maxDrop, null);
-  assert.equal(changes.length, 2);
-  assert.ok(changes.some((x) => /smallest model .* off/.test(x)));
-  assert.ok(changes.some((x) => /Rounding reconstruction and bias folding are off: they work with the exact simulation only so far/.test(x)));
+  assert.deepEqual(config.methods, ["aciq", "weight-clip", "reconstruct", "bias-fold"]);
+  assert.equal(config.maxDrop, 1);
+  assert.deepEqual(changes, []);
   assert.deepEqual(targetConflicts(config), []);
   // the paper's methods stay the paper's methods, said as the target holds them
   const paper = withTarget(withMethodsPreset(c, "paper"), "ort").config;
@@ -87,9 +83,8 @@ test("a custom choice keeps what the target can run and drops what it cannot, in
   assert.match(methodsPresetWhy("paper", "ort"), /activation bit allocation is off/);
   assert.match(methodsPresetWhy("paper", "int4-npu"), /weight bit allocation/);
   // settings the target cannot run are named, so the Run button can say why it is off
-  const conflicts = targetConflicts({ ...c, target: "ort" });
-  assert.equal(conflicts.length, 3, conflicts.join(" | "));
-  assert.ok(conflicts.some((x) => /^Rounding reconstruction: Works with the exact simulation only so far/.test(x)));
+  const conflicts = targetConflicts({ ...c, aBits: 4, target: "ort" });
+  assert.deepEqual(conflicts, ["4-bit activations: This target's integer kernels read 8-bit activations: choose the exact simulation for fewer."]);
 });
 
 test("the next step 'Best accuracy' on an onnxruntime run proposes the recipe that target can run", () => {

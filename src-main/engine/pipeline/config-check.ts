@@ -4,7 +4,6 @@
 import { CALIBRATIONS, KNOWN_METHODS, type QuantConfig } from "../../../shared/types.ts";
 import { DataError } from "../data/errors.ts";
 import { TARGET_IDS } from "../../../shared/targets.ts";
-import { targetFor } from "../targets/index.ts";
 
 const CHOICES: [keyof QuantConfig, string, readonly unknown[]][] = [
   ["prior", "prior", ["laplace", "gaussian"]],
@@ -37,27 +36,7 @@ export function checkQuantConfig(config: QuantConfig): void {
         `Choose --a-bits 8, or the exact target to simulate ${config.aBits}-bit activations.`,
     );
   }
-  const exactOnly = exactTargetOnly(config);
-  if (exactOnly) throw new DataError(exactOnly);
   for (const [name, mode] of Object.entries(config.keep ?? {})) {
     if (mode !== "8" && mode !== "float") throw new DataError(`Layer "${name}" can be kept at "8" bits or in "float", not ${JSON.stringify(mode)}.`);
   }
-}
-
-/**
- * Why `config` needs the exact target, or null. Reconstruction, bias folding and the --max-drop search rebuild
- * or re-export the network with the exact target's layer-output quantizers; the integer placements have no
- * such form yet. Checked before calibration, so a job that cannot finish does not spend it.
- */
-export function exactTargetOnly(config: Pick<QuantConfig, "target" | "methods" | "maxDrop">): string | null {
-  if (!(TARGET_IDS as readonly string[]).includes(config.target) || targetFor(config.target).placement !== "operator-inputs") return null;
-  const methods = config.methods.filter((m) => m === "reconstruct" || m === "bias-fold");
-  if (methods.length > 0) {
-    const named = methods.map((m) => `"${m}"`).join(" and ");
-    return `The method${methods.length > 1 ? "s" : ""} ${named} work${methods.length > 1 ? "" : "s"} with the exact target only so far; choose --target exact, or leave ${methods.length > 1 ? "those methods" : "it"} out for --target ${config.target}.`;
-  }
-  if (config.maxDrop !== undefined && config.maxDrop !== null) {
-    return `--max-drop works with the exact target only so far; choose --target exact, or leave --max-drop out for --target ${config.target}.`;
-  }
-  return null;
 }

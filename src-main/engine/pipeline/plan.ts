@@ -286,6 +286,11 @@ export function planLayer(layer: PlanLayer, weight: WeightSource, stats: TensorS
   return { layer, precision, weight: weightPlan, activation, applied, biasCorrection: null };
 }
 
+/** What the correction added to each channel's weights beyond its grid: offset + zeroPoint·scale. */
+export function weightResidual(w: WeightPlan): Float64Array {
+  return w.offset.map((o, c) => o + w.zeroPoint[c] * w.scale[c]);
+}
+
 /**
  * The expected effect on the layer's output of the difference between its float weights and the integer
  * weights an integer target stores (the mean shift the paper's bias correction removes, §4.2): output channel

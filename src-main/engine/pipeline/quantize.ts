@@ -9,8 +9,7 @@ import { imageFeeder, tensorFeeder, type FeedBatch, type Feeder } from "../data/
 import { batches } from "../data/loader.ts";
 import { scanImages, type DataRole, type ImageSet } from "../data/scan.ts";
 import type { EqualizeResult } from "../onnx/equalize.ts";
-import { ValidationError } from "../../../shared/validate.ts";
-import { checkQuantConfig, exactTargetOnly } from "./config-check.ts";
+import { checkQuantConfig } from "./config-check.ts";
 import { ModelError } from "../onnx/errors.ts";
 import { tensorInfoOf, withOutputs } from "../onnx/graph.ts";
 import { encodeModel, loadModel } from "../onnx/model-io.ts";
@@ -317,20 +316,26 @@ export async function quantizeCalibrated(
   onProgress?.({ stage: "quantize", done: plans.length, total: plans.length, etaSeconds: 0 });
   let model = c.prepared.model;
   let reconstruction: ReconstructResult | null = null;
+  const tensors = planTensors(c, config);
   if (config.methods.includes("reconstruct") || config.methods.includes("bias-fold")) {
-    // the stage rebuilds the network layer by layer with the exact export; its integer form is not written yet
-    // calibrate() refused such a config; an ablation's combinations come here with methods of their own
-    const exactOnly = exactTargetOnly(config);
-    if (exactOnly) throw new ValidationError(exactOnly);
-    reconstruction = await reconstructCalibrated(c, plans, config, onProgress, signal);
+    reconstruction = await reconstructCalibrated(c, plans, config, onProgress, signal, tensors);
     plans = reconstruction.plans;
     model = reconstruction.model;
   }
-  return { plans, ...exportPlans(c, plans, model, metadata, onProgress, planTensors(c, config)), reconstruction };
+  return { plans, ...exportPlans(c, plans, model, metadata, onProgress, tensors), reconstruction };
 }
 
-/** The reconstruct stage on `plans` (methods "reconstruct": rounding, "bias-fold": biases). */
-export function reconstructCalibrated(c: Calibrated, plans: LayerPlan[], config: QuantConfig, onProgress?: ProgressListener, signal?: AbortSignal): Promise<ReconstructResult> {
+/** The reconstruct stage on `plans` (methods "reconstruct": rounding, "bias-fold": biases), on the target's own network. */
+export function reconstructCalibrated(
+  c: Calibrated,
+  plans: LayerPlan[],
+  config: QuantConfig,
+  onProgress?: ProgressListener,
+  signal?: AbortSignal,
+  tensors: Map<string, ActivationPlan> = planTensors(c, config),
+): Promise<ReconstructResult> {
+  const weightShapes = new Map([...c.weights].map(([k, v]) => [k, v.shape]));
+  const ranks = activationRanks(c);
   return reconstruct({
     prepared: c.prepared,
     feeder: c.feeder,
@@ -338,7 +343,7 @@ export function reconstructCalibrated(c: Calibrated, plans: LayerPlan[], config:
     batching: c.batching,
     weights: c.weights,
     plans,
-    activationRanks: activationRanks(c),
+    network: (model, sofar) => c.target.emit({ model, plans: sofar, tensors, placement: c.placement, weightShapes, activationRanks: ranks, metadata: {} }).model,
     options: reconstructOptions(config),
     signal,
     onProgress,
@@ -558,7 +563,15 @@ export function targetNotes(config: QuantConfig, target: Target): string[] {
     }
     if (config.methods.includes("bitalloc-a")) notes.push("Bit allocation across activation channels is off: the target needs one scale per activation tensor.");
     if (config.methods.includes("aciq")) notes.push("ACIQ clips per tensor (8-bit activations: the true range is kept unless the reference calibration is chosen).");
-    if (config.methods.includes("biascorr")) notes.push("Bias correction is stored in the INT32 bias (the weights stay on their integer grid).");
+    if (config.methods.includes("bias-fold")) notes.push("Bias folding stores each channel's measured mean output error in the INT32 bias (the weights stay on their integer grid).");
+    else if (config.methods.includes("reconstruct")) notes.push("The rounding reconstruction fits each layer's output, its mean included, on the weights' integer grid.");
+    if (config.methods.includes("biascorr")) {
+      notes.push(
+        config.methods.includes("reconstruct") || config.methods.includes("bias-fold")
+          ? "Bias correction's expected effect is replaced by what the reconstruct stage measured (the integer grid cannot hold its weight shift)."
+          : "Bias correction is stored in the INT32 bias (the weights stay on their integer grid).",
+      );
+    }
   }
   if (config.methods.includes("bitalloc-w") && !target.mixedWeightBits) {
     notes.push(`Bit allocation across weight channels is off: the ${target.id} target holds one weight container per layer, and a channel given more than ${config.wBits} bits would turn the whole layer INT8.`);

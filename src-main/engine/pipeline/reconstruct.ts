@@ -4,8 +4,10 @@
 // float bias (empirical bias correction as AIMET and NNCF store it: the integer weights stay on their grid).
 //
 // The layer inputs come either from the float model (one pass computes every layer's Hessian) or from the
-// network with every earlier layer already quantized, weights and activations as exported (one pass per
-// layer; QDrop's finding: later layers then also correct what earlier ones got wrong). With quantized
+// network with every earlier layer already quantized, weights and activations as the target exports them
+// (one pass per layer; QDrop's finding: later layers then also correct what earlier ones got wrong). The
+// target's own emitter builds that network, so on an integer target each layer sees its inputs exactly as
+// the exported file computes them (per-tensor UINT8 at the operators' inputs, symmetric integer weights). With quantized
 // inputs the target can be the float layer's output on float inputs: Ŵ minimises Σ‖W x_f − Ŵ x_q‖², which
 // is GPTQ on W* = W·Σx_f x_qᵀ·H⁻¹ with H = Σ x_q x_qᵀ. Memory: one layer's Hessians at a time (K² floats per
 // group), never activations for all images.
@@ -20,10 +22,9 @@ import { float32Tensor, tensorToFloat32 } from "../onnx/tensor.ts";
 import { nearestCodes, outputError, quadraticForm, roundToOutput, type RowGrids } from "../quant/gptq.ts";
 import { cholesky, choleskySolve } from "../quant/linalg.ts";
 import { relaxBatch, type Batching } from "./batching.ts";
-import { exportQuantizedModel } from "../targets/exact.ts";
 import { cachedFeeds } from "./feed-cache.ts";
 import { buildGramModel, collectGrams, gramTapFor, mergeWithReference, referenceName, type GramTap, type LayerGram } from "./hessian.ts";
-import type { LayerPlan, WeightSource } from "./plan.ts";
+import { weightResidual, type LayerPlan, type WeightSource } from "./plan.ts";
 import { throwIfAborted, type ProgressListener } from "./progress.ts";
 
 export interface ReconstructOptions {
@@ -61,8 +62,8 @@ export interface ReconstructInput {
   batching: Batching;
   weights: Map<string, WeightSource>;
   plans: LayerPlan[];
-  /** rank of each activation tensor (for the exporter) */
-  activationRanks: Map<string, number>;
+  /** the network as the target exports it, with `plans` quantized and every other layer float */
+  network: (model: ModelProto, plans: LayerPlan[]) => ModelProto;
   options: ReconstructOptions;
   signal?: AbortSignal;
   onProgress?: ProgressListener;
@@ -104,9 +105,14 @@ function layerMatrix(layer: QuantLayer, source: WeightSource): LayerMatrix {
   return { w: Float64Array.from(source.data), rows, k, toTensor: (r, j) => r * k + j };
 }
 
+/**
+ * Each row's map code → weight as the exported file holds it: the plan's, less the residual an integer target
+ * moved into the bias (its weights stay on the symmetric grid), so the codes are fitted to the file's weights.
+ */
 function rowGrids(plan: LayerPlan): RowGrids {
   const wp = plan.weight!;
-  return { scale: wp.scale, offset: wp.offset, qmax: wp.bits.map((b) => 2 ** b - 1) };
+  const residual = plan.biasCorrection ? weightResidual(wp) : null;
+  return { scale: wp.scale, offset: residual ? wp.offset.map((o, c) => o - residual[c]) : wp.offset, qmax: wp.bits.map((b) => 2 ** b - 1) };
 }
 
 /** The plan's codes in matrix layout. */
@@ -176,6 +182,15 @@ function setBias(model: ModelProto, layer: QuantLayer, values: Float32Array, fre
   while (node.input.length < 3) node.input.push("");
   node.input[2] = name;
   return true;
+}
+
+/**
+ * The tensor `layer` reads in `exported`: its own input where the quantizer kept the name, the dequantized
+ * copy where the target renamed it (an integer target quantizes a graph input under a new name).
+ */
+function inputIn(exported: ModelProto, prepared: ModelProto, layer: QuantLayer): string {
+  const at = nodeOf(prepared, layer.info.name).input.indexOf(layer.input);
+  return nodeOf(exported, layer.info.name).input[at];
 }
 
 interface LayerJob {
@@ -266,18 +281,24 @@ export async function reconstruct(input: ReconstructInput): Promise<ReconstructR
         let delta = 0;
         for (let j = 0; j < k; j++) delta += m.w[r * k + j] * muF[j] - (codes[r * k + j] * grids.scale[r] + grids.offset[r]) * muQ[j];
         delta /= gram.count;
-        moved += Math.abs(delta);
-        size += Math.abs(bias[r]);
+        const before = bias[r] + (job.plan.biasCorrection?.[r] ?? 0);
+        moved += Math.abs(bias[r] + delta - before);
+        size += Math.abs(before);
         bias[r] += delta;
       }
-      if (setBias(model, job.layer, bias, fresh)) biasShift = size > 0 ? moved / size : moved;
+      if (setBias(model, job.layer, bias, fresh)) {
+        biasShift = size > 0 ? moved / size : moved;
+        // the measured mean error replaces the bias correction's expected effect
+        job.plan.biasCorrection = null;
+      }
     }
+    // the expected effect was nearest rounding's mean shift; the chosen codes fit the output, its mean included
+    if (options.rounding) job.plan.biasCorrection = null;
     const seconds = (performance.now() - t0) / 1000;
     solveSeconds += seconds;
     result.push({ name: job.layer.info.name, errorNearest: errNearest, errorChosen: errChosen, relativeError: energy > 0 ? errChosen / energy : 0, biasShift, seconds });
   };
 
-  const weightShapes = new Map([...input.weights].map(([k, v]) => [k, v.shape]));
   if (options.inputs === "float") {
     const t0 = performance.now();
     const built = buildGramModel(runnable(prepared.model), jobs.map((j) => j.tap));
@@ -294,10 +315,11 @@ export async function reconstruct(input: ReconstructInput): Promise<ReconstructR
       throwIfAborted(input.signal);
       const t0 = performance.now();
       // the network as exported so far: every earlier layer quantized, this one and later ones float
-      const exported = exportQuantizedModel({ model, plans: jobs.slice(0, i).map((j) => j.plan), weightShapes, activationRanks: input.activationRanks, metadata: {} });
+      const exported = input.network(model, jobs.slice(0, i).map((j) => j.plan));
       const needFloat = options.floatTarget || options.biasFold;
-      const source = needFloat ? mergeWithReference(exported.model, prepared.model) : exported.model;
-      const tap = needFloat ? { ...job.tap, reference: referenceName(prepared.model, job.tap.input) } : job.tap;
+      const source = needFloat ? mergeWithReference(exported, prepared.model) : exported;
+      const read = { ...job.tap, input: inputIn(exported, prepared.model, job.layer) };
+      const tap = needFloat ? { ...read, reference: referenceName(prepared.model, job.tap.input) } : read;
       const built = buildGramModel(runnable(source), [tap]);
       const w = weightOf(job);
       const grams = await collectGrams({ ...built, images: set.files.length, batches: images(), signal: input.signal, onProgress: (p) => report(job.layer.info.name, p.total ? (w * p.done) / p.total : 0) });
