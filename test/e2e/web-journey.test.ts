@@ -532,7 +532,7 @@ describe("ResNet-20 on CIFAR-10 (class folders)", { skip }, () => {
 
     await page.getByTestId("nav-methods").click();
     await page.getByTestId("target-int4-npu").check();
-    assert.match(await seen(page, "methods-why"), /For this target: weight clipping and the paper's bias correction/);
+    assert.match(await seen(page, "methods-why"), /For this target: weight clipping, rounding reconstruction fitted on the network as this target's file computes it \(8-bit activations per tensor\), and bias folding/);
     await runTarget(/W4A8 · Best accuracy · for a 4-bit NPU/);
     assert.match(await seen(page, "export-deploy-target"), /NPU takes 4-bit weights/);
     assert.match(await seen(page, "export-deploy-integers"), /^\d+ of 19 convolutions and \d+ of 1 fully connected layer run as integers in onnxruntime\.$/);
