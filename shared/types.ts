@@ -107,9 +107,11 @@ export interface MixedPrecisionReport {
   sensitivity: { layer: string; params: number; proxy: number; measuredDrop: number | null }[];
   /** Spearman rank correlation of proxy and measured drop over the layers where both exist, or null */
   rankCorrelation: number | null;
-  /** every model measured: the most sensitive `layers8` layers' weights at 8 bits */
-  candidates: { layers8: number; kept: string[]; averageBits: number; bytes: number; drop: number; meets: boolean }[];
-  /** index into candidates of the returned model, or null when none met the target */
+  /** every model measured: the most sensitive `layers8` layers' weights at 8 bits; `margin` is one standard error
+   * of the measured drop, and `meets` means drop + margin ≤ maxDrop */
+  candidates: { layers8: number; kept: string[]; averageBits: number; bytes: number; drop: number; margin: number; meets: boolean }[];
+  /** index into candidates of the returned model (one whose drop + margin meets the target, else the fewest-8-bit
+   * one whose drop alone does), or null when none met the target */
   chosen: number | null;
   /** plain words: what was returned and how close it came */
   summary: string;

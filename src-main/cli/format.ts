@@ -116,8 +116,8 @@ export function formatReport(r: QuantReport): string {
     out.push("", `Mixed precision (--max-drop ${mp.maxDrop}): ${mp.summary}`);
     out.push(
       table(
-        ["layers at 8 bits", "avg W bits", "size", mp.metric === "top1" ? "top-1 drop" : "agreement drop", "meets"],
-        mp.candidates.map((x, i) => [`${x.layers8}${i === mp.chosen ? " (chosen)" : ""}`, x.averageBits.toFixed(2), bytes(x.bytes), x.drop.toFixed(2), x.meets ? "yes" : "no"]),
+        ["layers at 8 bits", "avg W bits", "size", mp.metric === "top1" ? "top-1 drop ± 1 s.e." : "agreement drop ± 1 s.e.", "meets"],
+        mp.candidates.map((x, i) => [`${x.layers8}${i === mp.chosen ? " (chosen)" : ""}`, x.averageBits.toFixed(2), bytes(x.bytes), `${x.drop.toFixed(2)} ± ${x.margin.toFixed(2)}`, x.meets ? "yes" : "no"]),
         [false, true, true, true, false],
       ),
     );

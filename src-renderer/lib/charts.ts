@@ -187,6 +187,8 @@ export interface CurvePoint {
   bytes: number;
   averageBits: number;
   drop: number;
+  /** one standard error of the drop */
+  margin: number;
   meets: boolean;
 }
 
@@ -195,8 +197,10 @@ export interface SizeAccuracyData {
   points: CurvePoint[];
   /** the returned candidate: index into points */
   returned: number;
-  /** whether the returned candidate met the target (false: the closest one) */
+  /** whether the returned candidate met the target with its margin (false: within the noise, or the closest one) */
   met: boolean;
+  /** the returned candidate met the target on these images, but not with its standard error added */
+  withinNoise: boolean;
   /** the target on the y axis */
   target: number;
   yLabel: string;
@@ -224,13 +228,19 @@ export function candidateAccuracy(metric: MixedPrecisionReport["metric"], drop: 
 
 export function sizeAccuracyCurve(mp: MixedPrecisionReport, fp32Bytes: number): SizeAccuracyData {
   const order = mp.candidates.map((c, i) => ({ c, i })).sort((a, b) => a.c.bytes - b.c.bytes || a.c.layers8 - b.c.layers8);
-  const curve = order.map(({ c }) => ({ x: (100 * c.bytes) / fp32Bytes, y: yOf(mp.metric, c.drop), layers8: c.layers8, bytes: c.bytes, averageBits: c.averageBits, drop: c.drop, meets: c.meets }));
+  const curve = order.map(({ c }) => ({ x: (100 * c.bytes) / fp32Bytes, y: yOf(mp.metric, c.drop), layers8: c.layers8, bytes: c.bytes, averageBits: c.averageBits, drop: c.drop, margin: c.margin, meets: c.meets }));
   const at = returnedCandidate(mp);
   const returned = order.findIndex((o) => o.i === at);
   const r = mp.candidates[at];
   const layers = mp.sensitivity.length;
-  const what = `${r.layers8} of ${layers} layer${layers === 1 ? "" : "s"} at 8 bits, ${bytes(r.bytes)}, ${candidateAccuracy(mp.metric, r.drop)}`;
+  const what = `${r.layers8} of ${layers} layer${layers === 1 ? "" : "s"} at 8 bits, ${bytes(r.bytes)}, ${candidateAccuracy(mp.metric, r.drop)}${r.margin > 0 ? ` (± ${r.margin.toFixed(2)})` : ""}`;
   const target = mp.metric === "top1" ? `${mp.maxDrop}-point target` : `target of ${mp.maxDrop} points`;
-  const words = mp.chosen !== null ? `Chosen: ${what}.` : `None of the ${mp.candidates.length} candidates met the ${target}. Closest, and returned: ${what}.`;
-  return { points: curve, returned, met: mp.chosen !== null, target: yOf(mp.metric, mp.maxDrop), yLabel: Y_LABEL[mp.metric], words };
+  const met = mp.chosen !== null && r.meets;
+  const withinNoise = mp.chosen !== null && !r.meets;
+  const words = met
+    ? `Chosen: ${what}.`
+    : withinNoise
+      ? `None of the ${mp.candidates.length} candidates met the ${target} with its standard error added. Returned, meeting it on these images only: ${what}.`
+      : `None of the ${mp.candidates.length} candidates met the ${target}. Closest, and returned: ${what}.`;
+  return { points: curve, returned, met, withinNoise, target: yOf(mp.metric, mp.maxDrop), yLabel: Y_LABEL[mp.metric], words };
 }

@@ -33,6 +33,10 @@ describe("--max-drop (ResNet-20, W3A8 best)", () => {
   it("measures each candidate as a fresh run at its bits and returns the one it measured", async () => {
     const { chosen, report } = await searchMixedPrecision({ c, config, base, evalSet, maxDrop: 0, metadata: {} });
     assert.equal(report.metric, "agreement");
+    for (const x of report.candidates) {
+      assert.ok(x.margin >= 0, `margin ${x.margin}`);
+      assert.equal(x.meets, x.drop + x.margin <= 0, `candidate with ${x.layers8} at 8 bits: drop ${x.drop} ± ${x.margin}`);
+    }
     const at = report.chosen ?? report.candidates.reduce((a, b, i) => (b.drop < report.candidates[a].drop ? i : a), 0);
     const kept = report.candidates[at].kept;
     const all8 = report.candidates.find((x) => x.layers8 === report.sensitivity.length);

@@ -132,22 +132,32 @@ test("size-accuracy curve of a real --max-drop search: candidates by size, the c
   const r = fixture("resnet20-w2a8-best-max-drop-1.json");
   const mp = r.mixedPrecision;
   const d = sizeAccuracyCurve(mp, r.size.fp32Bytes);
-  // measured in bisection order (0, all 18, 9, 4, 6, 5), drawn smallest file first
+  // measured in bisection order (0, all 18, 9, 13, 11, 12), drawn smallest file first
   assert.deepEqual(
     d.points.map((p) => p.layers8),
-    [0, 4, 5, 6, 9, 18],
+    [0, 9, 11, 12, 13, 18],
   );
   assert.deepEqual(
     d.points.map((p) => p.y),
-    [-3.5, -3.5, -3, -0.5, -0.5, 0],
+    [-3.5, -0.5, -0.5, -0.5, 0, 0],
+  );
+  // a candidate meets the target when its drop plus one standard error does: 9, 11 and 12 lose 0.5 ± 1.3 or more
+  assert.deepEqual(
+    d.points.map((p) => p.meets),
+    d.points.map((p) => p.drop + p.margin <= 1),
+  );
+  assert.deepEqual(
+    d.points.map((p) => p.meets),
+    [false, false, false, false, true, true],
   );
   assert.ok(Math.abs(d.points[0].x - (100 * 170879) / 1087981) < 1e-9);
-  assert.equal(d.points[d.returned].layers8, 6);
-  assert.equal(d.points[d.returned].bytes, 219375);
+  assert.equal(d.points[d.returned].layers8, 13);
+  assert.equal(d.points[d.returned].bytes, 284031);
   assert.equal(d.met, true);
+  assert.equal(d.withinNoise, false);
   assert.equal(d.target, -1);
   assert.equal(d.yLabel, "Top-1 change (points)");
-  assert.equal(d.words, "Chosen: 6 of 18 layers at 8 bits, 214 KB, −0.50 points.");
+  assert.equal(d.words, "Chosen: 13 of 18 layers at 8 bits, 277 KB, 0.00 points (± 1.00).");
 });
 
 test("sensitivity chart of the same search: most sensitive first, the layers the chosen model holds at 8 bits apart", () => {
@@ -155,15 +165,15 @@ test("sensitivity chart of the same search: most sensitive first, the layers the
   const d = sensitivityChart(mp);
   assert.equal(d.labels.length, 18);
   assert.equal(d.labels[0], mp.sensitivity[0].layer);
-  assert.equal(d.kept, 6);
-  // the search promotes the most sensitive first: the first six bars are the 8-bit ones
+  assert.equal(d.kept, 13);
+  // the search promotes the most sensitive first: the first 13 bars are the 8-bit ones
   assert.deepEqual(
     d.proxyEight.map((v) => v !== null),
-    d.labels.map((_, i) => i < 6),
+    d.labels.map((_, i) => i < 13),
   );
   assert.deepEqual(
     d.proxyLow.map((v) => v !== null),
-    d.labels.map((_, i) => i >= 6),
+    d.labels.map((_, i) => i >= 13),
   );
   assert.equal(d.proxyEight[0], mp.sensitivity[0].proxy);
   const proxy = d.labels.map((_, i) => d.proxyEight[i] ?? d.proxyLow[i]!);
@@ -181,9 +191,19 @@ test("when no candidate met the target, the closest is the one returned and the 
   const d = sizeAccuracyCurve(mp, r.size.fp32Bytes);
   assert.equal(d.met, false);
   assert.equal(d.points[d.returned].layers8, 18);
-  assert.equal(d.words, "None of the 2 candidates met the 0-point target. Closest, and returned: 18 of 18 layers at 8 bits, 298 KB, −0.50 points.");
+  assert.equal(d.words, "None of the 2 candidates met the 0-point target. Closest, and returned: 18 of 18 layers at 8 bits, 298 KB, −0.50 points (± 0.50).");
   assert.equal(sensitivityChart(mp).kept, 18);
   assert.ok(sensitivityChart(mp).proxyLow.every((v) => v === null));
+});
+
+test("when only the drop, not the drop plus its standard error, met the target, the words say it may not hold elsewhere", () => {
+  const r = fixture("resnet20-w2a8-best-max-drop-1.json");
+  // the same search had the target been met by no candidate's margin: the engine returns the fewest-8-bit one whose drop alone meets it
+  const mp = { ...r.mixedPrecision, candidates: r.mixedPrecision.candidates.map((c) => ({ ...c, meets: false })) };
+  const d = sizeAccuracyCurve(mp, r.size.fp32Bytes);
+  assert.equal(d.met, false);
+  assert.equal(d.withinNoise, true);
+  assert.match(d.words, /^None of the 6 candidates met the 1-point target with its standard error added\. Returned, meeting it on these images only: 13 of 18 layers at 8 bits, /);
 });
 
 test("without labels the curve reads agreement with FP32 (higher is better), and the target line sits at 100 − P", () => {
@@ -192,10 +212,10 @@ test("without labels the curve reads agreement with FP32 (higher is better), and
   assert.equal(d.target, 99);
   assert.deepEqual(
     d.points.map((p) => p.y),
-    [96.5, 96.5, 97, 99.5, 99.5, 100],
+    [96.5, 99.5, 99.5, 99.5, 100, 100],
   );
   assert.equal(d.yLabel, "Same as FP32 (%)");
-  assert.equal(d.words, "Chosen: 6 of 18 layers at 8 bits, 214 KB, 99.5% same prediction as FP32.");
+  assert.equal(d.words, "Chosen: 13 of 18 layers at 8 bits, 277 KB, 100.0% same prediction as FP32 (± 1.00).");
   assert.equal(candidateAccuracy("detection", 2), "98.0% of FP32's detections found");
   assert.equal(candidateAccuracy("top1", -1), "+1.00 points");
 });
