@@ -6,7 +6,7 @@ const EVERY_SUBSET_UP_TO = 4;
 
 /**
  * The rows of an ablation of the chosen methods, smallest first. Up to four switches: every subset (the paper's
- * table). More (the recipe at 4-bit activations has five): each alone, all but each, all of them and none,
+ * table). More: each alone, all but each, all of them and none,
  * 2n + 2 rows, each method's contribution both ways, where every subset would be 2^n runs, some of them
  * reconstructions.
  */

@@ -44,7 +44,8 @@ quantize options:
                                        on the already-quantized network's inputs)
                          bias-fold     each channel's mean output error folded into its float bias
                        best at 8-bit activations: weight-clip, reconstruct, bias-fold, MSE activation ranges;
-                       best at 4-bit activations or fewer: aciq, bitalloc-a, weight-clip, reconstruct, bias-fold
+                       best at 4-bit activations or fewer: bitalloc-a, weight-clip, reconstruct, bias-fold,
+                       MSE activation ranges, the reconstruction on 512 calibration images
                        best with --target ort or int4-npu: weight-clip, reconstruct, bias-fold (fitted on the
                        network as that target's file computes it; the folded biases are its INT32 biases)
   --max-drop P         automatic mixed precision: the smallest model (fewest layers' weights at 8 bits)

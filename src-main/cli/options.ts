@@ -166,5 +166,5 @@ export function parseQuantConfig(f: QuantFlags): QuantConfig {
     maxDrop,
     ...(reconImages ? { reconstruct: { images: reconImages } } : {}),
   });
-  return best ? withBestRecipe(config) : config;
+  return best ? withBestRecipe(config, config.reconstruct) : config;
 }

@@ -199,7 +199,7 @@ const bestAccuracy: StepProvider = ({ run }) => {
     {
       id: "methods:best",
       title: "Best accuracy",
-      detail: "Weight clipping, rounding chosen per layer and bias folding on top of the paper's clipping: usually the largest gain at the same size, and a slower run.",
+      detail: "Searched clipping ranges, weight clipping, rounding chosen per layer and bias folding: usually the largest gain at the same size, and a slower run.",
       config: withMethodsPreset(c, "best"),
     },
   ];

@@ -60,7 +60,7 @@ export const PAPER_METHODS: MethodInfo[] = ALL_METHODS.map(info);
 export type MethodsPreset = "best" | "paper" | "custom";
 
 export const METHOD_PRESETS: { id: Exclude<MethodsPreset, "custom">; label: string; why: string }[] = [
-  { id: "best", label: "Best accuracy", why: "The recipe Nibble measured best for these bits: the paper's clipping where activations are low-bit, weight clipping, rounding reconstruction and bias folding. Slower than the paper's methods." },
+  { id: "best", label: "Best accuracy", why: "The recipe Nibble measured best for these bits: searched activation ranges (with the paper's activation bit allocation where activations are low-bit), weight clipping, rounding reconstruction and bias folding. Slower than the paper's methods." },
   { id: "paper", label: "The paper's methods", why: "Exactly the four methods of Banner, Nahshan and Soudry (NeurIPS 2019): clipping of outliers, bit allocation for weights and activations, bias correction." },
 ];
 

@@ -23,16 +23,19 @@ test("the paper's four give the paper's table: every subset, smallest first", ()
   assert.ok(rows.every((r, i) => i === 0 || r.length >= rows[i - 1].length));
 });
 
-test("the recipes' new methods are in the ablation: every subset of three, each alone and all but each of five", () => {
+test("the recipes' new methods are in the ablation: every subset of up to four, each alone and all but each of more", () => {
   const w4a8 = methodCombinations(bestRecipe(4, 8).methods);
   assert.deepEqual(w4a8, [[], ["weight-clip"], ["bias-fold"], ["reconstruct"], ["weight-clip", "bias-fold"], ["weight-clip", "reconstruct"], ["bias-fold", "reconstruct"], ["weight-clip", "bias-fold", "reconstruct"]]);
   const w4a4 = bestRecipe(4, 4).methods;
-  const rows = methodCombinations(w4a4);
-  assert.equal(rows.length, 2 * w4a4.length + 2);
+  assert.equal(methodCombinations(w4a4).length, 2 ** w4a4.length, "the 4-bit-activation recipe's every subset");
+  // a user's own five: 2n + 2 rows, each method's contribution both ways
+  const five = ["aciq", "bitalloc-a", "weight-clip", "reconstruct", "bias-fold"] as const;
+  const rows = methodCombinations(five);
+  assert.equal(rows.length, 2 * five.length + 2);
   assert.deepEqual(rows[0], []);
-  assert.deepEqual(rows.slice(1, 6).map((r) => r[0]).sort(), [...w4a4].sort());
+  assert.deepEqual(rows.slice(1, 6).map((r) => r[0]).sort(), [...five].sort());
   assert.ok(rows.slice(6, 11).every((r) => r.length === 4));
-  assert.deepEqual([...rows[11]].sort(), [...w4a4].sort(), "the whole recipe is a row");
+  assert.deepEqual([...rows[11]].sort(), [...five].sort(), "the whole choice is a row");
 });
 
 test("an ablation with equalization measures each combination as a run of its own would", async () => {

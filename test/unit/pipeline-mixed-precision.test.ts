@@ -16,7 +16,7 @@ import { sha256 } from "../../src-main/engine/pipeline/report.ts";
 
 const fixtures = path.resolve(import.meta.dirname, "../../../shared/fixtures");
 const model = path.join(fixtures, "models/resnet20-cifar10.onnx");
-const config: QuantConfig = withBestRecipe({ ...defaultQuantConfig({ wBits: 3, aBits: 8 }), reconstruct: { images: 64 } });
+const config: QuantConfig = withBestRecipe(defaultQuantConfig({ wBits: 3, aBits: 8 }), { images: 64 });
 
 describe("--max-drop (ResNet-20, W3A8 best)", () => {
   let c: Calibrated;

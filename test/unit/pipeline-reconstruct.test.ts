@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import path from "node:path";
 import { before, describe, it } from "node:test";
 import { defaultQuantConfig } from "../../shared/defaults.ts";
-import { withBestRecipe } from "../../shared/recipes.ts";
+import { bestRecipe, withBestRecipe } from "../../shared/recipes.ts";
 import type { Progress, QuantConfig } from "../../shared/types.ts";
 import { scanImages } from "../../src-main/engine/data/scan.ts";
 import { CancelledError } from "../../src-main/engine/pipeline/progress.ts";
@@ -68,5 +68,15 @@ describe("reconstruct stage (ResNet-20, W3A3)", () => {
       const cfg = withBestRecipe(defaultQuantConfig({ wBits: bits, aBits: bits }));
       assert.ok(cfg.methods.includes("reconstruct"));
     }
+  });
+
+  it("a config moved from one bits' recipe to another takes the new recipe's reconstruction settings, not the old ones", () => {
+    const w4a8 = withBestRecipe(defaultQuantConfig({ wBits: 4, aBits: 8 }));
+    const w4a4 = withBestRecipe({ ...w4a8, aBits: 4 });
+    assert.deepEqual(w4a4.reconstruct, bestRecipe(4, 4).reconstruct);
+    assert.notDeepEqual(w4a4.reconstruct, w4a8.reconstruct, "the two recipes differ, so the test can fail");
+    assert.deepEqual(withBestRecipe({ ...w4a4, aBits: 8 }).reconstruct, w4a8.reconstruct);
+    // the user's own image count (--recon-images) stays
+    assert.equal(withBestRecipe({ ...w4a8, aBits: 4 }, { images: 100 }).reconstruct?.images, 100);
   });
 });

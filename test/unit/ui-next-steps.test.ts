@@ -88,7 +88,8 @@ test("next steps: the most sensitive layers, the depthwise layers, more bits, ea
     ["methods:best", "sensitive:3", "depthwise", "bits:a8", "bits:w8", "bits:w8a8"],
   );
   // the paper's four are the run's methods: Best accuracy is the recipe for its bits
-  assert.deepEqual(byId["methods:best"].config!.methods, ["aciq", "bitalloc-a", "weight-clip", "reconstruct", "bias-fold"]);
+  assert.deepEqual(byId["methods:best"].config!.methods, ["bitalloc-a", "weight-clip", "reconstruct", "bias-fold"]);
+  assert.equal(byId["methods:best"].config!.baseline, "mse");
   const best = nextSteps({ run: { ...run, report: { ...r, config: byId["methods:best"].config! } }, runs: [], ablations: [], model, goal: DEFAULT_GOAL });
   assert.ok(!best.some((s) => s.id === "methods:best" || s.id === "methods:all"), "a run on the best recipe is not offered it, nor the paper's four");
   // a step that would change nothing is not proposed: keeping the same layers twice is one step
