@@ -101,7 +101,8 @@ export async function ablation(models: AblationModel[], log: (msg: string) => vo
     for (const s of m.settings) {
       const setting = `W${s.w}A${s.a}`;
       for (const v of ablationVariants(s.w, s.a)) {
-        const config = defaultQuantConfig({ wBits: s.w, aBits: s.a, methods: v.methods, baseline: v.baseline });
+        // every row reconstructs as the recipe does (its images, column order), so "best" is the CLI's --methods best
+        const config = defaultQuantConfig({ wBits: s.w, aBits: s.a, methods: v.methods, baseline: v.baseline, reconstruct: bestRecipe(s.w, s.a).reconstruct });
         // statistics do not depend on the methods, except equalize (it changes the model): one calibration each
         // way, with every image's histogram so the MSE ranges can be planned from it
         const eq = v.methods.includes("equalize");
