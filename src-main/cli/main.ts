@@ -49,10 +49,11 @@ quantize options:
                        best with --target ort or int4-npu: weight-clip, reconstruct, bias-fold (fitted on the
                        network as that target's file computes it; the folded biases are its INT32 biases)
   --max-drop P         automatic mixed precision: the smallest model (fewest layers' weights at 8 bits)
-                       whose measured drop on the --eval images is at most P points (top-1, or FP32
-                       agreement without labels); the report holds the per-layer sensitivity and the
-                       size-accuracy curve of every candidate measured
-  --recon-images N     calibration images the reconstruct stage uses (default 256)
+                       whose measured drop on the --eval images, plus one standard error, is at most
+                       P points (top-1, or FP32 agreement without labels); the report holds the
+                       per-layer sensitivity and the size-accuracy curve of every candidate measured
+  --recon-images N     calibration images the reconstruct stage uses (default 256; 512 in the recipe
+                       at 4-bit activations)
   --activations MODE   per-channel (default, the paper's setting) or per-tensor
   --keep NAME[=8|=float],...   hold these layers at 8 bits, or leave them in float
   --no-keep-first-last quantize the first conv and the classifier at the chosen bits too
