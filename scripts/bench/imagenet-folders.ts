@@ -4,6 +4,7 @@
 // other. Usage: node --import tsx scripts/bench/imagenet-folders.ts [OUT=/tmp/inet] [SEED=0]
 import { readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
+import { parseLabelsTxt } from "../../src-main/engine/data/labels.ts";
 import { imageNames, linkFolder, splitNames } from "./split.ts";
 
 const out = process.argv[2] ?? "/tmp/inet";
@@ -14,7 +15,8 @@ const half = s.eval.length / 2;
 const folders: Record<string, string[]> = { calib: s.calib, eval: s.eval, "eval-a": s.eval.slice(0, half), "eval-b": s.eval.slice(half) };
 
 for (const [labelFile, suffix] of [["labels.txt", ""], ["labels-darknet.txt", "-darknet"]]) {
-  const labels = new Map((await readFile(path.join(images, labelFile), "utf8")).trim().split("\n").map((l) => l.split(/\s+/) as [string, string]));
+  const file = path.join(images, labelFile);
+  const labels = new Map(parseLabelsTxt(await readFile(file, "utf8"), file).map((l) => [l.rel, l.label]));
   for (const [name, files] of Object.entries(folders)) {
     const dir = await linkFolder(images, files, path.join(out, `${name}${suffix}`));
     await writeFile(path.join(dir, "labels.txt"), files.map((f) => `${f} ${labels.get(f)}`).join("\n") + "\n");
