@@ -198,7 +198,8 @@ export async function searchMixedPrecision(input: MixedPrecisionInput): Promise<
   const built = new Map<number, Quantized>();
   let metric: MixedPrecisionReport["metric"] = "top1";
   const planned = Math.ceil(Math.log2(order.length + 1)) + 2;
-  const measure = async (k: number, q?: Quantized): Promise<number> => {
+  /** measures the candidate with the `k` most sensitive layers at 8 bits; whether it meets the target with its margin */
+  const measure = async (k: number, q?: Quantized): Promise<boolean> => {
     throwIfAborted(input.signal);
     input.onProgress?.({ stage: "sensitivity", done: candidates.length, total: planned, etaSeconds: null, message: `${k} layer${k === 1 ? "" : "s"} at 8 bits` });
     const names = new Set(order.slice(0, k).map((p) => p.layer.name));
@@ -212,19 +213,20 @@ export async function searchMixedPrecision(input: MixedPrecisionInput): Promise<
     const d = dropOf(e);
     metric = d.metric;
     const margin = dropMargin(e, d.metric);
-    candidates.push({ layers8: k, kept: [...names], averageBits: averageBits(q.plans), bytes: q.bytes.length, drop: d.drop, margin, meets: d.drop + margin <= maxDrop });
+    const meets = d.drop + margin <= maxDrop;
+    candidates.push({ layers8: k, kept: [...names], averageBits: averageBits(q.plans), bytes: q.bytes.length, drop: d.drop, margin, meets });
     built.set(candidates.length - 1, q);
-    return d.drop + margin;
+    return meets;
   };
   const indexOf = (k: number) => candidates.findIndex((x) => x.layers8 === k);
   let chosenK: number | null = null;
-  if ((await measure(0, base)) <= maxDrop) chosenK = 0;
-  else if (order.length > 0 && (await measure(order.length)) <= maxDrop) {
+  if (await measure(0, base)) chosenK = 0;
+  else if (order.length > 0 && (await measure(order.length))) {
     let lo = 0;
     let hi = order.length;
     while (hi - lo > 1) {
       const mid = (lo + hi) >> 1;
-      if ((await measure(mid)) <= maxDrop) hi = mid;
+      if (await measure(mid)) hi = mid;
       else lo = mid;
     }
     chosenK = hi;
